@@ -1,0 +1,526 @@
+//! A dataset folder: one sample as ingest writes it (`cells.parquet`, `genes.parquet`, `counts.parquet`).
+//!
+//! See `docs/formats.md` for the exact schemas. A single-cell reference is the same folder with a
+//! `cell_type` column in `cells.parquet`.
+
+use crate::counts::{CountValues, CsrCounts};
+use crate::output::OutputDir;
+use crate::parquet_io::{arc, ParquetSink, Table, ROW_GROUP_ROWS};
+use crate::provenance::Provenance;
+use crate::schema::{self, COORDINATE_UNIT_KEY, PLATFORM_KEY};
+use crate::{Error, Result};
+use arrow::array::{ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// File name of the per-cell table.
+pub const CELLS_FILE: &str = "cells.parquet";
+/// File name of the gene table.
+pub const GENES_FILE: &str = "genes.parquet";
+/// File name of the sparse counts.
+pub const COUNTS_FILE: &str = "counts.parquet";
+
+/// An extra per-cell column (platform columns and user metadata).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Integers.
+    Int(Vec<Option<i64>>),
+    /// Floating-point numbers.
+    Float(Vec<Option<f64>>),
+    /// Text (categoricals are stored as text).
+    Text(Vec<Option<String>>),
+    /// Booleans.
+    Bool(Vec<Option<bool>>),
+}
+
+impl Column {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Int(v) => v.len(),
+            Column::Float(v) => v.len(),
+            Column::Text(v) => v.len(),
+            Column::Bool(v) => v.len(),
+        }
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the given rows in the given order.
+    pub fn select(&self, rows: &[usize]) -> Column {
+        match self {
+            Column::Int(v) => Column::Int(rows.iter().map(|&i| v[i]).collect()),
+            Column::Float(v) => Column::Float(rows.iter().map(|&i| v[i]).collect()),
+            Column::Text(v) => Column::Text(rows.iter().map(|&i| v[i].clone()).collect()),
+            Column::Bool(v) => Column::Bool(rows.iter().map(|&i| v[i]).collect()),
+        }
+    }
+
+    /// A text column holding `value` in every one of `n` rows.
+    pub fn constant_text(value: &str, n: usize) -> Column {
+        Column::Text(vec![Some(value.to_string()); n])
+    }
+
+    /// The values as text (numbers formatted), for labels.
+    pub fn as_text(&self) -> Vec<Option<String>> {
+        match self {
+            Column::Int(v) => v.iter().map(|x| x.map(|x| x.to_string())).collect(),
+            Column::Float(v) => v.iter().map(|x| x.map(|x| x.to_string())).collect(),
+            Column::Text(v) => v.clone(),
+            Column::Bool(v) => v.iter().map(|x| x.map(|x| x.to_string())).collect(),
+        }
+    }
+
+    /// The values as numbers (text parsed, booleans as 0/1); `None` where not numeric.
+    pub fn as_f64(&self) -> Vec<Option<f64>> {
+        match self {
+            Column::Int(v) => v.iter().map(|x| x.map(|x| x as f64)).collect(),
+            Column::Float(v) => v.clone(),
+            Column::Text(v) => v.iter().map(|x| x.as_ref().and_then(|s| s.parse().ok())).collect(),
+            Column::Bool(v) => v.iter().map(|x| x.map(|b| b as u8 as f64)).collect(),
+        }
+    }
+
+    fn to_arrow(&self) -> (DataType, ArrayRef) {
+        match self {
+            Column::Int(v) => (DataType::Int64, arc(Int64Array::from(v.clone()))),
+            Column::Float(v) => (DataType::Float64, arc(Float64Array::from(v.clone()))),
+            Column::Text(v) => (DataType::Utf8, arc(StringArray::from(v.clone()))),
+            Column::Bool(v) => (DataType::Boolean, arc(BooleanArray::from(v.clone()))),
+        }
+    }
+
+    fn from_table(t: &Table, name: &str) -> Result<Column> {
+        let col = t.column(name)?;
+        Ok(match col.data_type() {
+            DataType::Boolean => {
+                let a = col.as_any().downcast_ref::<BooleanArray>().expect("boolean array");
+                Column::Bool(a.iter().collect())
+            }
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+                Column::Float(t.f64(name)?.into_iter().map(|x| (!x.is_nan()).then_some(x)).collect())
+            }
+            dt if dt.is_integer() => Column::Int(t.i64_opt(name)?),
+            _ => Column::Text(t.utf8_opt(name)?),
+        })
+    }
+}
+
+/// Per-cell (or spot, or bin) table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CellTable {
+    /// Cell, spot or bin identifiers, unique within the sample.
+    pub cell_id: Vec<String>,
+    /// Sample name of each row.
+    pub sample: Vec<String>,
+    /// X coordinate (micrometres where the platform gives a scale); NaN when the data has no positions.
+    pub x: Vec<f64>,
+    /// Y coordinate; NaN when the data has no positions.
+    pub y: Vec<f64>,
+    /// Optional z coordinate.
+    pub z: Option<Vec<f64>>,
+    /// Platform columns and metadata, in output order.
+    pub extra: Vec<(String, Column)>,
+}
+
+impl CellTable {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.cell_id.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.cell_id.is_empty()
+    }
+
+    /// The extra column `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&Column> {
+        self.extra.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// Adds or replaces the extra column `name`.
+    pub fn set(&mut self, name: &str, column: Column) {
+        match self.extra.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = column,
+            None => self.extra.push((name.to_string(), column)),
+        }
+    }
+
+    /// Keeps the given rows in the given order.
+    pub fn select(&self, rows: &[usize]) -> CellTable {
+        CellTable {
+            cell_id: rows.iter().map(|&i| self.cell_id[i].clone()).collect(),
+            sample: rows.iter().map(|&i| self.sample[i].clone()).collect(),
+            x: rows.iter().map(|&i| self.x[i]).collect(),
+            y: rows.iter().map(|&i| self.y[i]).collect(),
+            z: self.z.as_ref().map(|z| rows.iter().map(|&i| z[i]).collect()),
+            extra: self.extra.iter().map(|(n, c)| (n.clone(), c.select(rows))).collect(),
+        }
+    }
+
+    /// Whether the table carries positions.
+    pub fn has_coordinates(&self) -> bool {
+        self.x.iter().zip(&self.y).any(|(x, y)| x.is_finite() && y.is_finite())
+    }
+}
+
+/// Gene (feature) table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeneTable {
+    /// Stable feature ids (Ensembl ids where the platform gives them, else the name).
+    pub gene_id: Vec<String>,
+    /// Gene symbols.
+    pub gene_name: Vec<String>,
+    /// Feature type (`Gene Expression` for genes).
+    pub feature_type: Vec<String>,
+}
+
+impl GeneTable {
+    /// Number of genes.
+    pub fn len(&self) -> usize {
+        self.gene_id.len()
+    }
+
+    /// Whether there are no genes.
+    pub fn is_empty(&self) -> bool {
+        self.gene_id.is_empty()
+    }
+
+    /// Genes from names only (id = name, type Gene Expression).
+    pub fn from_names(names: Vec<String>) -> Self {
+        let n = names.len();
+        GeneTable { gene_id: names.clone(), gene_name: names, feature_type: vec!["Gene Expression".into(); n] }
+    }
+
+    /// Keeps the given genes in the given order.
+    pub fn select(&self, idx: &[usize]) -> GeneTable {
+        GeneTable {
+            gene_id: idx.iter().map(|&i| self.gene_id[i].clone()).collect(),
+            gene_name: idx.iter().map(|&i| self.gene_name[i].clone()).collect(),
+            feature_type: idx.iter().map(|&i| self.feature_type[i].clone()).collect(),
+        }
+    }
+}
+
+/// One sample: cells, genes and counts, plus what platform it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Per-cell table.
+    pub cells: CellTable,
+    /// Gene table.
+    pub genes: GeneTable,
+    /// Counts, cells x genes.
+    pub counts: CsrCounts,
+    /// Platform name (`visium`, `xenium`, ...).
+    pub platform: String,
+    /// Unit of `x`/`y`: `micrometre`, `pixel` or `none`.
+    pub coordinate_unit: String,
+    /// Notes for the provenance (what was dropped and why).
+    pub notes: Vec<String>,
+}
+
+impl Dataset {
+    /// Checks the invariants of the data model; `source` names the input in errors.
+    pub fn validate(&self, source: &Path) -> Result<()> {
+        let n = self.cells.len();
+        if n == 0 {
+            return Err(Error::file(source, "no cells, spots or bins: expected at least one"));
+        }
+        if self.genes.is_empty() {
+            return Err(Error::file(source, "no genes: expected at least one feature"));
+        }
+        if self.counts.n_rows != n || self.counts.n_cols != self.genes.len() {
+            return Err(Error::file(
+                source,
+                format!(
+                    "count matrix is {} x {} but there are {} cells and {} genes",
+                    self.counts.n_rows,
+                    self.counts.n_cols,
+                    n,
+                    self.genes.len()
+                ),
+            ));
+        }
+        for (name, len) in [("sample", self.cells.sample.len()), ("x", self.cells.x.len()), ("y", self.cells.y.len())] {
+            if len != n {
+                return Err(Error::Internal(format!("cell column {name} has {len} rows, expected {n}")));
+            }
+        }
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(n);
+        for (i, (id, s)) in self.cells.cell_id.iter().zip(&self.cells.sample).enumerate() {
+            if let Some(first) = seen.insert((s.as_str(), id.as_str()), i) {
+                return Err(Error::input(
+                    source,
+                    format!("cell id `{id}`"),
+                    format!("duplicate cell/barcode id (rows {} and {}): ids must be unique within a sample", first + 1, i + 1),
+                ));
+            }
+        }
+        if self.coordinate_unit != "none" {
+            for i in 0..n {
+                let (x, y) = (self.cells.x[i], self.cells.y[i]);
+                if !x.is_finite() || !y.is_finite() {
+                    return Err(Error::input(
+                        source,
+                        format!("coordinates of `{}`", self.cells.cell_id[i]),
+                        format!("expected finite x and y, found ({x}, {y})"),
+                    ));
+                }
+            }
+        }
+        for (name, col) in &self.cells.extra {
+            if col.len() != n {
+                return Err(Error::Internal(format!("cell column {name} has {} rows, expected {n}", col.len())));
+            }
+        }
+        if let CountValues::F32(v) = &self.counts.values {
+            if let Some(bad) = v.iter().find(|x| !x.is_finite() || **x < 0.0) {
+                return Err(Error::file(source, format!("counts must be finite and non-negative, found {bad}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the dataset folder `dir` atomically, with `provenance` in each file's metadata.
+    pub fn write(&self, dir: &Path, provenance: &Provenance) -> Result<()> {
+        let out = OutputDir::create(dir)?;
+        self.write_into(&out, provenance)?;
+        out.commit()?;
+        Ok(())
+    }
+
+    /// Writes the three files into an [`OutputDir`] being built (for stages that add more files).
+    pub fn write_into(&self, out: &OutputDir, provenance: &Provenance) -> Result<()> {
+        let mut prov = provenance.clone();
+        prov.notes.extend(self.notes.iter().cloned());
+        let extra_kv = vec![
+            (PLATFORM_KEY.to_string(), self.platform.clone()),
+            (COORDINATE_UNIT_KEY.to_string(), self.coordinate_unit.clone()),
+        ];
+        self.write_cells(&out.path(CELLS_FILE), &prov, &extra_kv)?;
+        self.write_genes(&out.path(GENES_FILE), &prov, &extra_kv)?;
+        self.write_counts(&out.path(COUNTS_FILE), &prov, &extra_kv)
+    }
+
+    fn write_cells(&self, path: &Path, prov: &Provenance, kv: &[(String, String)]) -> Result<()> {
+        let c = &self.cells;
+        let opt = |v: &[f64]| Float64Array::from(v.iter().map(|x| x.is_finite().then_some(*x)).collect::<Vec<_>>());
+        let mut fields = schema::cells_fields();
+        let mut cols: Vec<ArrayRef> = vec![
+            arc(StringArray::from_iter_values(&c.cell_id)),
+            arc(StringArray::from_iter_values(&c.sample)),
+            arc(opt(&c.x)),
+            arc(opt(&c.y)),
+            arc(Float64Array::from(self.counts.row_totals())),
+            arc(UInt32Array::from(self.counts.row_nnz())),
+        ];
+        if let Some(z) = &c.z {
+            fields.push(Field::new("z", DataType::Float64, true));
+            cols.push(arc(opt(z)));
+        }
+        for (name, col) in &c.extra {
+            let (dt, arr) = col.to_arrow();
+            fields.push(Field::new(name, dt, true));
+            cols.push(arr);
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+            .map_err(|e| Error::Internal(format!("cells table: {e}")))?;
+        crate::parquet_io::write_batch(path, &batch, prov, kv)
+    }
+
+    fn write_genes(&self, path: &Path, prov: &Provenance, kv: &[(String, String)]) -> Result<()> {
+        let g = &self.genes;
+        let batch = RecordBatch::try_new(
+            schema::genes_schema(),
+            vec![
+                arc(UInt32Array::from_iter_values(0..g.len() as u32)),
+                arc(StringArray::from_iter_values(&g.gene_id)),
+                arc(StringArray::from_iter_values(&g.gene_name)),
+                arc(StringArray::from_iter_values(&g.feature_type)),
+            ],
+        )
+        .map_err(|e| Error::Internal(format!("genes table: {e}")))?;
+        crate::parquet_io::write_batch(path, &batch, prov, kv)
+    }
+
+    fn write_counts(&self, path: &Path, prov: &Provenance, kv: &[(String, String)]) -> Result<()> {
+        let m = &self.counts;
+        let integer = m.values.is_integer();
+        let schema = schema::counts_schema(integer);
+        let mut sink = ParquetSink::create(path, schema.clone(), prov, kv)?;
+        // Cell index of every entry, produced chunk by chunk to keep memory bounded.
+        let nnz = m.nnz();
+        let mut row = 0usize;
+        let mut start = 0usize;
+        while start < nnz || (nnz == 0 && start == 0) {
+            let end = (start + ROW_GROUP_ROWS).min(nnz);
+            let mut rows = Vec::with_capacity(end - start);
+            for k in start..end {
+                while m.indptr[row + 1] as usize <= k {
+                    row += 1;
+                }
+                rows.push(row as u32);
+            }
+            let vals: ArrayRef = match &m.values {
+                CountValues::U32(v) => arc(UInt32Array::from(v[start..end].to_vec())),
+                CountValues::F32(v) => arc(Float32Array::from(v[start..end].to_vec())),
+            };
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![arc(UInt32Array::from(rows)), arc(UInt32Array::from(m.indices[start..end].to_vec())), vals],
+            )
+            .map_err(|e| Error::Internal(format!("counts table: {e}")))?;
+            sink.write(&batch)?;
+            if end == nnz {
+                break;
+            }
+            start = end;
+        }
+        sink.finish()
+    }
+
+    /// Reads a dataset folder.
+    pub fn read(dir: &Path) -> Result<Dataset> {
+        let (cells, platform, coordinate_unit) = read_cells(dir)?;
+        let genes = read_genes(dir)?;
+        let counts = read_counts(dir, cells.len(), genes.len())?;
+        Ok(Dataset { cells, genes, counts, platform, coordinate_unit, notes: vec![] })
+    }
+}
+
+fn require_file(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+    let p = dir.join(name);
+    if !p.is_file() {
+        return Err(Error::file(
+            &p,
+            format!("missing: expected a tmescope dataset folder (from `tmescope ingest`) holding {CELLS_FILE}, {GENES_FILE} and {COUNTS_FILE}"),
+        ));
+    }
+    Ok(p)
+}
+
+/// Reads `cells.parquet` of a dataset folder, returning the table, platform and coordinate unit.
+pub fn read_cells(dir: &Path) -> Result<(CellTable, String, String)> {
+    let t = Table::read(&require_file(dir, CELLS_FILE)?)?;
+    let fixed = ["cell_id", "sample", "x", "y", "total_counts", "n_genes", "z"];
+    let mut cells = CellTable {
+        cell_id: t.utf8("cell_id")?,
+        sample: t.utf8("sample")?,
+        x: t.f64("x")?,
+        y: t.f64("y")?,
+        z: if t.has("z") { Some(t.f64("z")?) } else { None },
+        extra: vec![],
+    };
+    for name in t.column_names() {
+        if !fixed.contains(&name.as_str()) {
+            cells.extra.push((name.clone(), Column::from_table(&t, &name)?));
+        }
+    }
+    let platform = t.metadata.get(PLATFORM_KEY).cloned().unwrap_or_else(|| "unknown".into());
+    let unit = t.metadata.get(COORDINATE_UNIT_KEY).cloned().unwrap_or_else(|| "micrometre".into());
+    Ok((cells, platform, unit))
+}
+
+/// Reads `genes.parquet` of a dataset folder.
+pub fn read_genes(dir: &Path) -> Result<GeneTable> {
+    let t = Table::read(&require_file(dir, GENES_FILE)?)?;
+    let idx = t.u32("gene_index")?;
+    if idx.iter().enumerate().any(|(i, &g)| g as usize != i) {
+        return Err(Error::input(&t.path, "column `gene_index`", "expected 0, 1, 2, ... in order"));
+    }
+    Ok(GeneTable { gene_id: t.utf8("gene_id")?, gene_name: t.utf8("gene_name")?, feature_type: t.utf8("feature_type")? })
+}
+
+/// Reads `counts.parquet` of a dataset folder into CSR form, checking indices against the table sizes.
+pub fn read_counts(dir: &Path, n_cells: usize, n_genes: usize) -> Result<CsrCounts> {
+    let t = Table::read(&require_file(dir, COUNTS_FILE)?)?;
+    let rows = t.u32("cell_index")?;
+    let cols = t.u32("gene_index")?;
+    let integer = t.column("count")?.data_type().is_integer();
+    let sorted = rows.windows(2).all(|w| w[0] <= w[1]);
+    if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_cells) {
+        return Err(Error::input(&t.path, "column `cell_index`", format!("index {r} but cells.parquet has {n_cells} rows")));
+    }
+    if let Some(&g) = cols.iter().find(|&&g| g as usize >= n_genes) {
+        return Err(Error::input(&t.path, "column `gene_index`", format!("index {g} but genes.parquet has {n_genes} rows")));
+    }
+    let values = if integer {
+        CountValues::U32(t.u32("count")?)
+    } else {
+        let v = t.f64("count")?;
+        CountValues::F32(v.into_iter().map(|x| x as f32).collect())
+    };
+    if sorted {
+        let mut indptr = vec![0u64; n_cells + 1];
+        for &r in &rows {
+            indptr[r as usize + 1] += 1;
+        }
+        for i in 0..n_cells {
+            indptr[i + 1] += indptr[i];
+        }
+        let mut m = CsrCounts { n_rows: n_cells, n_cols: n_genes, indptr, indices: cols, values };
+        m.canonicalize()?;
+        Ok(m)
+    } else {
+        let trip = rows.iter().zip(&cols).enumerate().map(|(k, (&r, &c))| (r, c, values.get(k))).collect();
+        CsrCounts::from_triplets(n_cells, n_genes, trip, integer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Dataset {
+        Dataset {
+            cells: CellTable {
+                cell_id: vec!["a".into(), "b".into()],
+                sample: vec!["s".into(), "s".into()],
+                x: vec![0.0, 1.0],
+                y: vec![2.0, 3.0],
+                z: None,
+                extra: vec![("cell_type".into(), Column::Text(vec![Some("T".into()), None]))],
+            },
+            genes: GeneTable::from_names(vec!["G1".into(), "G2".into(), "G3".into()]),
+            counts: CsrCounts::from_triplets(2, 3, vec![(0, 0, 1.0), (1, 2, 5.0)], true).unwrap(),
+            platform: "table".into(),
+            coordinate_unit: "micrometre".into(),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tiny();
+        d.validate(Path::new("x")).unwrap();
+        let dir = tmp.path().join("ds");
+        d.write(&dir, &Provenance::new("test", serde_json::json!({}))).unwrap();
+        let back = Dataset::read(&dir).unwrap();
+        assert_eq!(back.cells, d.cells);
+        assert_eq!(back.genes, d.genes);
+        assert_eq!(back.counts, d.counts);
+        assert_eq!(back.platform, "table");
+    }
+
+    #[test]
+    fn duplicate_ids_are_rejected() {
+        let mut d = tiny();
+        d.cells.cell_id[1] = "a".into();
+        let e = d.validate(Path::new("in.csv")).unwrap_err().to_string();
+        assert!(e.contains("in.csv") && e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn nan_coordinates_are_rejected() {
+        let mut d = tiny();
+        d.cells.x[0] = f64::NAN;
+        assert!(d.validate(Path::new("in.csv")).unwrap_err().to_string().contains("finite"));
+    }
+}

@@ -1,0 +1,140 @@
+//! The neighbour graph every spatial stage shares, in CSR form, and its file `edges.parquet`.
+//!
+//! Nodes are the rows of a dataset's `cells.parquet` (0-based). The graph is built by the `graph` stage
+//! (crate `tmescope-spatial`) and read by the statistics, scoring and niche stages.
+
+use crate::parquet_io::{arc, write_batch, Table};
+use crate::provenance::Provenance;
+use crate::schema::spatial::edges_schema;
+use crate::{Error, Result};
+use arrow::array::{Float64Array, RecordBatch, StringArray, UInt32Array};
+use std::path::Path;
+
+/// File name of the edge list.
+pub const EDGES_FILE: &str = "edges.parquet";
+/// Metadata key holding the graph kind and parameters (JSON).
+pub const GRAPH_KEY: &str = "tmescope.graph";
+
+/// A weighted neighbour graph over `n` nodes, adjacency in CSR form (row `i` lists `i`'s neighbours).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighborGraph {
+    /// Number of nodes.
+    pub n: usize,
+    /// Row pointers, `n + 1` entries.
+    pub indptr: Vec<u64>,
+    /// Neighbour of each edge, sorted within a row.
+    pub neighbors: Vec<u32>,
+    /// Euclidean distance of each edge.
+    pub distances: Vec<f64>,
+    /// Weight of each edge (1 for unweighted graphs).
+    pub weights: Vec<f64>,
+    /// Whether the edge list is directed (kNN without `--symmetric`).
+    pub directed: bool,
+}
+
+impl NeighborGraph {
+    /// Builds the graph from `(src, dst, distance, weight)` edges; duplicates are kept once.
+    pub fn from_edges(n: usize, mut edges: Vec<(u32, u32, f64, f64)>, directed: bool) -> Self {
+        edges.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        edges.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let mut indptr = vec![0u64; n + 1];
+        for e in &edges {
+            indptr[e.0 as usize + 1] += 1;
+        }
+        for i in 0..n {
+            indptr[i + 1] += indptr[i];
+        }
+        NeighborGraph {
+            n,
+            indptr,
+            neighbors: edges.iter().map(|e| e.1).collect(),
+            distances: edges.iter().map(|e| e.2).collect(),
+            weights: edges.iter().map(|e| e.3).collect(),
+            directed,
+        }
+    }
+
+    /// Number of stored edges.
+    pub fn n_edges(&self) -> usize {
+        self.neighbors.len()
+    }
+
+    /// Neighbours of node `i`.
+    #[inline]
+    pub fn neighbors_of(&self, i: usize) -> &[u32] {
+        &self.neighbors[self.indptr[i] as usize..self.indptr[i + 1] as usize]
+    }
+
+    /// Edge weights of node `i`, aligned with [`NeighborGraph::neighbors_of`].
+    #[inline]
+    pub fn weights_of(&self, i: usize) -> &[f64] {
+        &self.weights[self.indptr[i] as usize..self.indptr[i + 1] as usize]
+    }
+
+    /// Writes `edges.parquet` with `sample` names per source node and the graph description as metadata.
+    pub fn write(&self, path: &Path, sample: &[String], description: &serde_json::Value, prov: &Provenance) -> Result<()> {
+        let mut src = Vec::with_capacity(self.n_edges());
+        for i in 0..self.n {
+            src.extend(std::iter::repeat_n(i as u32, (self.indptr[i + 1] - self.indptr[i]) as usize));
+        }
+        let batch = RecordBatch::try_new(
+            edges_schema(),
+            vec![
+                arc(StringArray::from_iter_values(src.iter().map(|&s| sample[s as usize].as_str()))),
+                arc(UInt32Array::from(src)),
+                arc(UInt32Array::from(self.neighbors.clone())),
+                arc(Float64Array::from(self.distances.clone())),
+                arc(Float64Array::from(self.weights.clone())),
+            ],
+        )
+        .map_err(|e| Error::Internal(format!("edges table: {e}")))?;
+        let mut desc = description.clone();
+        desc["directed"] = serde_json::Value::Bool(self.directed);
+        desc["n_nodes"] = serde_json::json!(self.n);
+        write_batch(path, &batch, prov, &[(GRAPH_KEY.to_string(), desc.to_string())])
+    }
+
+    /// Reads `edges.parquet` for a dataset of `n` cells. Returns the graph and its description.
+    pub fn read(path: &Path, n: usize) -> Result<(Self, serde_json::Value)> {
+        let t = Table::read(path)?;
+        let desc: serde_json::Value = t
+            .metadata
+            .get(GRAPH_KEY)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| Error::file(path, format!("no `{GRAPH_KEY}` metadata: expected an edges.parquet written by `tmescope graph`")))?;
+        if let Some(m) = desc.get("n_nodes").and_then(|v| v.as_u64()) {
+            if m as usize != n {
+                return Err(Error::file(path, format!("graph has {m} nodes but the dataset has {n} cells: was it built from another dataset?")));
+            }
+        }
+        let src = t.u32("src")?;
+        let dst = t.u32("dst")?;
+        let dist = t.f64("distance")?;
+        let w = t.f64("weight")?;
+        if let Some(bad) = src.iter().chain(&dst).find(|&&i| i as usize >= n) {
+            return Err(Error::input(path, "columns `src`/`dst`", format!("node {bad} but the dataset has {n} cells")));
+        }
+        let directed = desc.get("directed").and_then(|v| v.as_bool()).unwrap_or(false);
+        let edges = (0..src.len()).map(|k| (src[k], dst[k], dist[k], w[k])).collect();
+        Ok((NeighborGraph::from_edges(n, edges, directed), desc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_round_trip() {
+        let g = NeighborGraph::from_edges(3, vec![(0, 1, 1.0, 1.0), (1, 0, 1.0, 1.0), (2, 1, 2.0, 0.5)], true);
+        assert_eq!(g.neighbors_of(2), &[1]);
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("edges.parquet");
+        let s = vec!["s".to_string(); 3];
+        g.write(&p, &s, &serde_json::json!({"kind": "knn"}), &Provenance::new("graph", serde_json::json!({}))).unwrap();
+        let (back, desc) = NeighborGraph::read(&p, 3).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(desc["kind"], "knn");
+        assert!(NeighborGraph::read(&p, 4).is_err());
+    }
+}

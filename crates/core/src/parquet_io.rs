@@ -1,0 +1,199 @@
+//! Reading and writing Parquet files with provenance metadata.
+//!
+//! [`ParquetSink`] streams record batches to a file (bounded row groups, zstd compression, provenance and
+//! extra key-value metadata); [`Table`] reads a whole file and hands out typed columns with errors that
+//! name the file and the column.
+
+use crate::provenance::{Provenance, PROVENANCE_KEY};
+use crate::{Error, Result};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, UInt32Type, UInt64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Key of the schema version in the Parquet key-value metadata.
+pub const SCHEMA_VERSION_KEY: &str = "tmescope.schema_version";
+
+/// Rows per Parquet row group: bounded so readers can stream large files.
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// A Parquet file being written batch by batch.
+pub struct ParquetSink {
+    path: PathBuf,
+    writer: ArrowWriter<std::fs::File>,
+}
+
+impl ParquetSink {
+    /// Creates `path` with `schema`, the provenance and extra key-value metadata.
+    pub fn create(path: &Path, schema: SchemaRef, provenance: &Provenance, extra: &[(String, String)]) -> Result<Self> {
+        let mut kv = vec![
+            KeyValue::new(PROVENANCE_KEY.to_string(), provenance.to_json()),
+            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), crate::schema::SCHEMA_VERSION.to_string()),
+        ];
+        kv.extend(extra.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_key_value_metadata(Some(kv))
+            .build();
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| Error::Internal(format!("cannot start {}: {e}", path.display())))?;
+        Ok(ParquetSink { path: path.to_path_buf(), writer })
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.writer.write(batch).map_err(|e| Error::Internal(format!("writing {}: {e}", self.path.display())))
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(self) -> Result<()> {
+        self.writer.close().map_err(|e| Error::Internal(format!("closing {}: {e}", self.path.display())))?;
+        Ok(())
+    }
+}
+
+/// Writes `batch` to `path` in one go.
+pub fn write_batch(path: &Path, batch: &RecordBatch, provenance: &Provenance, extra: &[(String, String)]) -> Result<()> {
+    let mut sink = ParquetSink::create(path, batch.schema(), provenance, extra)?;
+    sink.write(batch)?;
+    sink.finish()
+}
+
+/// Builds a record batch from named columns (the schema is taken from the arrays, all nullable unless
+/// the schema is given by [`batch_with_schema`]).
+pub fn batch_with_schema(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    RecordBatch::try_new(schema, columns).map_err(|e| Error::Internal(format!("building a record batch: {e}")))
+}
+
+/// A whole Parquet file in memory, as one record batch.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The data.
+    pub batch: RecordBatch,
+    /// The key-value metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Table {
+    /// Reads `path`. A missing, truncated or non-Parquet file is an input error naming the file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
+        let metadata = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .map(|kv| kv.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
+            .unwrap_or_default();
+        let schema = builder.schema().clone();
+        let reader = builder
+            .with_batch_size(ROW_GROUP_ROWS)
+            .build()
+            .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
+        let mut batches = Vec::new();
+        for b in reader {
+            batches.push(b.map_err(|e| Error::file(path, format!("corrupt Parquet data ({e})")))?);
+        }
+        let batch = arrow::compute::concat_batches(&schema, &batches)
+            .map_err(|e| Error::file(path, format!("inconsistent Parquet batches ({e})")))?;
+        Ok(Table { path: path.to_path_buf(), batch, metadata })
+    }
+
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The provenance stored in the file, if any.
+    pub fn provenance(&self) -> Option<Provenance> {
+        self.metadata.get(PROVENANCE_KEY).and_then(|t| Provenance::from_json(t).ok())
+    }
+
+    /// Whether the file has a column `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.batch.schema().column_with_name(name).is_some()
+    }
+
+    /// The raw column `name`, or an input error naming the file and the column.
+    pub fn column(&self, name: &str) -> Result<&ArrayRef> {
+        self.batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::input(&self.path, format!("column `{name}`"), "required column is missing"))
+    }
+
+    fn cast(&self, name: &str, to: &DataType) -> Result<ArrayRef> {
+        let col = self.column(name)?;
+        arrow::compute::cast(col, to).map_err(|e| {
+            Error::input(&self.path, format!("column `{name}`"), format!("expected {to}, found {} ({e})", col.data_type()))
+        })
+    }
+
+    /// Column `name` as `f64` values; nulls become NaN.
+    pub fn f64(&self, name: &str) -> Result<Vec<f64>> {
+        let a = self.cast(name, &DataType::Float64)?;
+        let a = a.as_primitive::<Float64Type>();
+        Ok((0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }).collect())
+    }
+
+    /// Column `name` as `u32` values; nulls or values that do not fit are an error.
+    pub fn u32(&self, name: &str) -> Result<Vec<u32>> {
+        let a = self.cast(name, &DataType::UInt32)?;
+        if a.null_count() > 0 {
+            return Err(Error::input(&self.path, format!("column `{name}`"), "expected non-negative integers, found nulls or out-of-range values"));
+        }
+        Ok(a.as_primitive::<UInt32Type>().values().to_vec())
+    }
+
+    /// Column `name` as `u64` values; nulls are an error.
+    pub fn u64(&self, name: &str) -> Result<Vec<u64>> {
+        let a = self.cast(name, &DataType::UInt64)?;
+        if a.null_count() > 0 {
+            return Err(Error::input(&self.path, format!("column `{name}`"), "expected non-negative integers, found nulls"));
+        }
+        Ok(a.as_primitive::<UInt64Type>().values().to_vec())
+    }
+
+    /// Column `name` as optional `i64` values.
+    pub fn i64_opt(&self, name: &str) -> Result<Vec<Option<i64>>> {
+        let a = self.cast(name, &DataType::Int64)?;
+        let a = a.as_primitive::<Int64Type>();
+        Ok((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect())
+    }
+
+    /// Column `name` as strings; nulls are an error.
+    pub fn utf8(&self, name: &str) -> Result<Vec<String>> {
+        let v = self.utf8_opt(name)?;
+        if v.iter().any(|s| s.is_none()) {
+            return Err(Error::input(&self.path, format!("column `{name}`"), "expected text in every row, found nulls"));
+        }
+        Ok(v.into_iter().map(|s| s.unwrap_or_default()).collect())
+    }
+
+    /// Column `name` as optional strings.
+    pub fn utf8_opt(&self, name: &str) -> Result<Vec<Option<String>>> {
+        let a = self.cast(name, &DataType::Utf8)?;
+        let a = a.as_string::<i32>();
+        Ok((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i).to_string())).collect())
+    }
+
+    /// The column names in order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+    }
+}
+
+/// A convenience to wrap an array as [`ArrayRef`].
+pub fn arc<A: Array + 'static>(a: A) -> ArrayRef {
+    Arc::new(a)
+}
