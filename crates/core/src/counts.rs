@@ -67,7 +67,12 @@ impl CsrCounts {
 
     /// Builds a matrix from `(row, col, value)` triplets. Duplicated coordinates are summed, zeros dropped.
     /// With `integer`, values must be non-negative whole numbers below 2^32 and are stored as `u32`.
-    pub fn from_triplets(n_rows: usize, n_cols: usize, mut triplets: Vec<(u32, u32, f64)>, integer: bool) -> Result<Self> {
+    pub fn from_triplets(
+        n_rows: usize,
+        n_cols: usize,
+        mut triplets: Vec<(u32, u32, f64)>,
+        integer: bool,
+    ) -> Result<Self> {
         triplets.sort_unstable_by_key(|&(r, c, _)| (r, c));
         let mut indptr = vec![0u64; n_rows + 1];
         let mut indices = Vec::with_capacity(triplets.len());
@@ -228,7 +233,8 @@ impl CsrCounts {
             }
             // Columns may be re-ordered by the mapping: restore sorted order within the row.
             if indices[start..].windows(2).any(|w| w[0] > w[1]) {
-                let mut pairs: Vec<(u32, usize)> = indices[start..].iter().copied().zip(keep[start..].iter().copied()).collect();
+                let mut pairs: Vec<(u32, usize)> =
+                    indices[start..].iter().copied().zip(keep[start..].iter().copied()).collect();
                 pairs.sort_unstable();
                 for (j, (c, k)) in pairs.into_iter().enumerate() {
                     indices[start + j] = c;
@@ -258,11 +264,10 @@ impl CsrCounts {
         let mut indices = Vec::new();
         let mut keep = Vec::new();
         for r in 0..self.n_rows {
-            for k in self.indptr[r] as usize..self.indptr[r + 1] as usize {
-                if nonzero[k] {
-                    indices.push(self.indices[k]);
-                    keep.push(k);
-                }
+            let (a, b) = (self.indptr[r] as usize, self.indptr[r + 1] as usize);
+            for k in (a..b).filter(|&k| nonzero[k]) {
+                indices.push(self.indices[k]);
+                keep.push(k);
             }
             indptr.push(indices.len() as u64);
         }

@@ -9,7 +9,9 @@ use crate::parquet_io::{arc, ParquetSink, Table, ROW_GROUP_ROWS};
 use crate::provenance::Provenance;
 use crate::schema::{self, COORDINATE_UNIT_KEY, PLATFORM_KEY};
 use crate::{Error, Result};
-use arrow::array::{ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{
+    ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
+};
 use arrow::datatypes::{DataType, Field, Schema};
 use std::collections::HashMap;
 use std::path::Path;
@@ -258,7 +260,11 @@ impl Dataset {
                 return Err(Error::input(
                     source,
                     format!("cell id `{id}`"),
-                    format!("duplicate cell/barcode id (rows {} and {}): ids must be unique within a sample", first + 1, i + 1),
+                    format!(
+                        "duplicate cell/barcode id (rows {} and {}): ids must be unique within a sample",
+                        first + 1,
+                        i + 1
+                    ),
                 ));
             }
         }
@@ -434,7 +440,11 @@ pub fn read_genes(dir: &Path) -> Result<GeneTable> {
     if idx.iter().enumerate().any(|(i, &g)| g as usize != i) {
         return Err(Error::input(&t.path, "column `gene_index`", "expected 0, 1, 2, ... in order"));
     }
-    Ok(GeneTable { gene_id: t.utf8("gene_id")?, gene_name: t.utf8("gene_name")?, feature_type: t.utf8("feature_type")? })
+    Ok(GeneTable {
+        gene_id: t.utf8("gene_id")?,
+        gene_name: t.utf8("gene_name")?,
+        feature_type: t.utf8("feature_type")?,
+    })
 }
 
 /// Reads `counts.parquet` of a dataset folder into CSR form, checking indices against the table sizes.
@@ -445,10 +455,18 @@ pub fn read_counts(dir: &Path, n_cells: usize, n_genes: usize) -> Result<CsrCoun
     let integer = t.column("count")?.data_type().is_integer();
     let sorted = rows.windows(2).all(|w| w[0] <= w[1]);
     if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_cells) {
-        return Err(Error::input(&t.path, "column `cell_index`", format!("index {r} but cells.parquet has {n_cells} rows")));
+        return Err(Error::input(
+            &t.path,
+            "column `cell_index`",
+            format!("index {r} but cells.parquet has {n_cells} rows"),
+        ));
     }
     if let Some(&g) = cols.iter().find(|&&g| g as usize >= n_genes) {
-        return Err(Error::input(&t.path, "column `gene_index`", format!("index {g} but genes.parquet has {n_genes} rows")));
+        return Err(Error::input(
+            &t.path,
+            "column `gene_index`",
+            format!("index {g} but genes.parquet has {n_genes} rows"),
+        ));
     }
     let values = if integer {
         CountValues::U32(t.u32("count")?)

@@ -35,7 +35,7 @@ pub struct NeighborGraph {
 impl NeighborGraph {
     /// Builds the graph from `(src, dst, distance, weight)` edges; duplicates are kept once.
     pub fn from_edges(n: usize, mut edges: Vec<(u32, u32, f64, f64)>, directed: bool) -> Self {
-        edges.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        edges.sort_by_key(|e| (e.0, e.1));
         edges.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let mut indptr = vec![0u64; n + 1];
         for e in &edges {
@@ -72,7 +72,13 @@ impl NeighborGraph {
     }
 
     /// Writes `edges.parquet` with `sample` names per source node and the graph description as metadata.
-    pub fn write(&self, path: &Path, sample: &[String], description: &serde_json::Value, prov: &Provenance) -> Result<()> {
+    pub fn write(
+        &self,
+        path: &Path,
+        sample: &[String],
+        description: &serde_json::Value,
+        prov: &Provenance,
+    ) -> Result<()> {
         let mut src = Vec::with_capacity(self.n_edges());
         for i in 0..self.n {
             src.extend(std::iter::repeat_n(i as u32, (self.indptr[i + 1] - self.indptr[i]) as usize));
@@ -97,14 +103,19 @@ impl NeighborGraph {
     /// Reads `edges.parquet` for a dataset of `n` cells. Returns the graph and its description.
     pub fn read(path: &Path, n: usize) -> Result<(Self, serde_json::Value)> {
         let t = Table::read(path)?;
-        let desc: serde_json::Value = t
-            .metadata
-            .get(GRAPH_KEY)
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| Error::file(path, format!("no `{GRAPH_KEY}` metadata: expected an edges.parquet written by `tmescope graph`")))?;
+        let desc: serde_json::Value =
+            t.metadata.get(GRAPH_KEY).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
+                Error::file(
+                    path,
+                    format!("no `{GRAPH_KEY}` metadata: expected an edges.parquet written by `tmescope graph`"),
+                )
+            })?;
         if let Some(m) = desc.get("n_nodes").and_then(|v| v.as_u64()) {
             if m as usize != n {
-                return Err(Error::file(path, format!("graph has {m} nodes but the dataset has {n} cells: was it built from another dataset?")));
+                return Err(Error::file(
+                    path,
+                    format!("graph has {m} nodes but the dataset has {n} cells: was it built from another dataset?"),
+                ));
             }
         }
         let src = t.u32("src")?;

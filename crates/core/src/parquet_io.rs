@@ -61,7 +61,12 @@ impl ParquetSink {
 }
 
 /// Writes `batch` to `path` in one go.
-pub fn write_batch(path: &Path, batch: &RecordBatch, provenance: &Provenance, extra: &[(String, String)]) -> Result<()> {
+pub fn write_batch(
+    path: &Path,
+    batch: &RecordBatch,
+    provenance: &Provenance,
+    extra: &[(String, String)],
+) -> Result<()> {
     let mut sink = ParquetSink::create(path, batch.schema(), provenance, extra)?;
     sink.write(batch)?;
     sink.finish()
@@ -135,7 +140,11 @@ impl Table {
     fn cast(&self, name: &str, to: &DataType) -> Result<ArrayRef> {
         let col = self.column(name)?;
         arrow::compute::cast(col, to).map_err(|e| {
-            Error::input(&self.path, format!("column `{name}`"), format!("expected {to}, found {} ({e})", col.data_type()))
+            Error::input(
+                &self.path,
+                format!("column `{name}`"),
+                format!("expected {to}, found {} ({e})", col.data_type()),
+            )
         })
     }
 
@@ -150,7 +159,11 @@ impl Table {
     pub fn u32(&self, name: &str) -> Result<Vec<u32>> {
         let a = self.cast(name, &DataType::UInt32)?;
         if a.null_count() > 0 {
-            return Err(Error::input(&self.path, format!("column `{name}`"), "expected non-negative integers, found nulls or out-of-range values"));
+            return Err(Error::input(
+                &self.path,
+                format!("column `{name}`"),
+                "expected non-negative integers, found nulls or out-of-range values",
+            ));
         }
         Ok(a.as_primitive::<UInt32Type>().values().to_vec())
     }
@@ -159,7 +172,11 @@ impl Table {
     pub fn u64(&self, name: &str) -> Result<Vec<u64>> {
         let a = self.cast(name, &DataType::UInt64)?;
         if a.null_count() > 0 {
-            return Err(Error::input(&self.path, format!("column `{name}`"), "expected non-negative integers, found nulls"));
+            return Err(Error::input(
+                &self.path,
+                format!("column `{name}`"),
+                "expected non-negative integers, found nulls",
+            ));
         }
         Ok(a.as_primitive::<UInt64Type>().values().to_vec())
     }
@@ -175,7 +192,11 @@ impl Table {
     pub fn utf8(&self, name: &str) -> Result<Vec<String>> {
         let v = self.utf8_opt(name)?;
         if v.iter().any(|s| s.is_none()) {
-            return Err(Error::input(&self.path, format!("column `{name}`"), "expected text in every row, found nulls"));
+            return Err(Error::input(
+                &self.path,
+                format!("column `{name}`"),
+                "expected text in every row, found nulls",
+            ));
         }
         Ok(v.into_iter().map(|s| s.unwrap_or_default()).collect())
     }

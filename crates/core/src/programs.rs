@@ -38,7 +38,11 @@ pub fn parse_gmt(text: &str, source: &Path) -> Result<Vec<GeneSet>> {
         }
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 3 {
-            return Err(Error::input(source, format!("line {}", i + 1), "expected `name<TAB>description<TAB>gene...` (GMT)"));
+            return Err(Error::input(
+                source,
+                format!("line {}", i + 1),
+                "expected `name<TAB>description<TAB>gene...` (GMT)",
+            ));
         }
         let mut genes: Vec<String> = Vec::new();
         for g in f[2..].iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
@@ -64,7 +68,11 @@ pub fn parse_set_tsv(text: &str, source: &Path) -> Result<Vec<GeneSet>> {
         }
         let f: Vec<&str> = line.split('\t').map(str::trim).collect();
         if f.len() != 2 {
-            return Err(Error::input(source, format!("line {}", i + 1), "expected two tab-separated columns `set<TAB>gene`"));
+            return Err(Error::input(
+                source,
+                format!("line {}", i + 1),
+                "expected two tab-separated columns `set<TAB>gene`",
+            ));
         }
         if i == 0 && matches!(f[0].to_ascii_lowercase().as_str(), "set" | "program" | "name" | "gene_set") {
             continue;
@@ -79,7 +87,11 @@ pub fn parse_set_tsv(text: &str, source: &Path) -> Result<Vec<GeneSet>> {
     }
     Ok(order
         .into_iter()
-        .map(|n| GeneSet { genes: map.remove(&n).unwrap_or_default(), name: n, description: source.display().to_string() })
+        .map(|n| GeneSet {
+            genes: map.remove(&n).unwrap_or_default(),
+            name: n,
+            description: source.display().to_string(),
+        })
         .collect())
 }
 

@@ -1,0 +1,184 @@
+//! `tmescope niches`: niches from neighbourhood composition, microenvironmental states, spatial metrics
+//! and resistance niches, for one sample or a cohort.
+
+use crate::context::Context;
+use std::path::PathBuf;
+use tmescope_core::provenance::Provenance;
+use tmescope_core::Error;
+use tmescope_niche::stage::{default_rules_text, run_niches, NicheInput, NicheMethod, NicheParams};
+
+/// Clustering method.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Method {
+    /// k-means++ with restarts.
+    Kmeans,
+    /// Diagonal Gaussian mixture (EM, initialised by k-means).
+    Gmm,
+}
+
+/// Options of `tmescope niches`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  tmescope niches s1 --graph s1_graph --scores s1_scores -o s1_niches\n  tmescope niches s1 s2 s3 --graph g1 --graph g2 --graph g3 --joint --niches 8 -o cohort_niches\n  tmescope niches spots --graph g --proportions deconv -o n --niches auto --method gmm\n  tmescope niches --print-rules > my_rules.toml"
+)]
+pub struct Args {
+    /// Dataset folders, one per sample.
+    #[arg(value_name = "DATASET")]
+    pub datasets: Vec<PathBuf>,
+    /// Graph folder (or edges.parquet) of each dataset, repeated in the same order.
+    #[arg(long, value_name = "DIR")]
+    pub graph: Vec<PathBuf>,
+    /// `score` output of each dataset (repeated in order): program scores for states, resistance niches
+    /// and summaries.
+    #[arg(long, value_name = "DIR")]
+    pub scores: Vec<PathBuf>,
+    /// `deconvolve` output of each dataset (repeated in order): composition from proportions instead of labels.
+    #[arg(long, value_name = "DIR")]
+    pub proportions: Vec<PathBuf>,
+    /// Cell-type label column of cells.parquet (used without --proportions).
+    #[arg(long, default_value = "cell_type")]
+    pub labels: String,
+    /// Output folder (niches.parquet, niche_summary.parquet).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Number of niches, or `auto` to choose k by stability across seeds.
+    #[arg(long, default_value = "auto", value_name = "K|auto")]
+    pub niches: String,
+    /// Smallest k tried by `--niches auto`.
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    /// Largest k tried by `--niches auto`.
+    #[arg(long, default_value_t = 10)]
+    pub k_max: usize,
+    /// Clustering method.
+    #[arg(long, value_enum, default_value = "kmeans")]
+    pub method: Method,
+    /// Fit one model on all samples so niche ids mean the same thing everywhere (default: per sample).
+    #[arg(long)]
+    pub joint: bool,
+    /// Add the program scores (z-scored, weighted by --score-weight) to the composition features.
+    #[arg(long)]
+    pub with_scores: bool,
+    /// Weight of the program-score block of the features.
+    #[arg(long, default_value_t = 0.5)]
+    pub score_weight: f64,
+    /// k-means restarts (seeds).
+    #[arg(long, default_value_t = 5)]
+    pub restarts: usize,
+    /// Fit the model on at most this many cells (seeded subsample); every cell is then assigned.
+    #[arg(long, default_value_t = 100_000)]
+    pub fit_sample: usize,
+    /// Rules file (states, groups, resistance, axes); default: the shipped rules (--print-rules).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Print the shipped rules (TOML) and exit.
+    #[arg(long)]
+    pub print_rules: bool,
+    /// FDR level (BH q) of resistance hotspots.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Smallest resistance niche, in cells.
+    #[arg(long, default_value_t = 10)]
+    pub min_size: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn per_dataset(name: &str, v: &[PathBuf], n: usize) -> anyhow::Result<Vec<Option<PathBuf>>> {
+    match v.len() {
+        0 => Ok(vec![None; n]),
+        m if m == n => Ok(v.iter().cloned().map(Some).collect()),
+        m => Err(Error::Usage(format!(
+            "--{name} is given {m} times for {n} datasets: give it once per dataset, in the same order"
+        ))
+        .into()),
+    }
+}
+
+/// Runs `tmescope niches`.
+pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
+    if a.print_rules {
+        print!("{}", default_rules_text());
+        return Ok(());
+    }
+    if a.datasets.is_empty() {
+        return Err(Error::Usage("give at least one DATASET (or --print-rules)".into()).into());
+    }
+    let out = a.output.clone().ok_or_else(|| Error::Usage("-o/--output DIR is required".into()))?;
+    let n = a.datasets.len();
+    let graphs = per_dataset("graph", &a.graph, n)?;
+    if graphs.iter().any(|g| g.is_none()) {
+        return Err(Error::Usage("--graph DIR is required, once per dataset".into()).into());
+    }
+    let scores = per_dataset("scores", &a.scores, n)?;
+    let props = per_dataset("proportions", &a.proportions, n)?;
+    let k = match a.niches.as_str() {
+        "auto" => None,
+        s => match s.parse::<usize>() {
+            Ok(k) if k >= 1 => Some(k),
+            _ => return Err(Error::Usage(format!("--niches expects a positive number or `auto`, found `{s}`")).into()),
+        },
+    };
+    if a.k_min < 2 || a.k_max < a.k_min {
+        return Err(Error::Usage("--k-min must be >= 2 and --k-max >= --k-min".into()).into());
+    }
+    let inputs: Vec<NicheInput> = (0..n)
+        .map(|i| NicheInput {
+            dataset: a.datasets[i].clone(),
+            graph: graphs[i].clone().unwrap_or_default(),
+            scores: scores[i].clone(),
+            proportions: props[i].clone(),
+        })
+        .collect();
+    let params = NicheParams {
+        labels: a.labels.clone(),
+        k,
+        k_min: a.k_min,
+        k_max: a.k_max,
+        method: match a.method {
+            Method::Kmeans => NicheMethod::Kmeans,
+            Method::Gmm => NicheMethod::Gmm,
+        },
+        joint: a.joint,
+        restarts: a.restarts,
+        fit_sample: a.fit_sample.max(1),
+        with_scores: a.with_scores,
+        score_weight: a.score_weight,
+        rules: a.rules.clone(),
+        alpha: a.alpha,
+        min_size: a.min_size,
+        seed: a.seed,
+        ..NicheParams::default()
+    };
+    let mut prov =
+        Provenance::new("niches", serde_json::json!({"params": &params, "inputs": &inputs})).with_seed(a.seed);
+    for i in &inputs {
+        prov = prov.with_inputs(&i.graph)?;
+        for p in [&i.scores, &i.proportions].into_iter().flatten() {
+            prov = prov.with_inputs(p)?;
+        }
+        prov = prov.with_inputs(&i.dataset.join("cells.parquet"))?;
+    }
+    let sp = ctx.spinner("niches");
+    let s = run_niches(&inputs, &out, &params, prov)?;
+    sp.finish_and_clear();
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+    for (k, curve) in &s.k {
+        if curve.is_empty() {
+            ctx.say(format!("k = {k}"));
+        } else {
+            let c: Vec<String> = curve.iter().map(|(k, s)| format!("{k}:{s:.3}")).collect();
+            ctx.say(format!("k = {k} chosen by stability (k:mean ARI with k-1/k+1) {}", c.join(" ")));
+        }
+    }
+    for (sample, cells, k, res) in &s.samples {
+        ctx.say(format!("{sample}: {cells} cells, {k} niches, {res} resistance niches"));
+    }
+    let st: Vec<String> = s.states.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    ctx.say(format!("cells per niche state: {}", st.join(", ")));
+    ctx.say(format!("wrote {}", out.display()));
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The `tmescope` binary: a thin command-line layer over the library crates.
+//!
+//! Each subcommand lives in `commands/<name>.rs` with its options and `--help` examples; algorithms live
+//! in the library crates. Exit codes: 0 success, 2 bad input or options (the message names the file, the
+//! field and what was expected), 1 anything else.
+
+mod commands;
+mod context;
+mod pipeline;
+
+use clap::{Parser, Subcommand};
+use context::Context;
+use std::process::ExitCode;
+
+/// Map the tumour microenvironment from spatial transcriptomics and single-cell data.
+#[derive(Parser, Debug)]
+#[command(name = "tmescope", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Number of worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More detail (-v info about each step, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read vendor output (Visium, Visium HD, Xenium, MERSCOPE, CosMx, 10x, h5ad, tables) into a dataset folder.
+    Ingest(commands::ingest::Args),
+    /// Describe a dataset folder or vendor output: cells, genes, counts, coordinates, provenance.
+    Inspect(commands::inspect::Args),
+    /// Simulate tumour sections with a known microenvironment (ground truth included).
+    Simulate(commands::simulate::Args),
+    /// Simulate a small cohort and run every stage on it.
+    Demo(commands::demo::Args),
+    /// Estimate cell-type proportions per spot, or labels per cell, against a reference.
+    Deconvolve(commands::deconvolve::Args),
+    /// Build the spatial neighbour graph (kNN, radius, Delaunay, Visium grid).
+    Graph(commands::graph::Args),
+    /// Spatial statistics: neighbourhood enrichment, co-occurrence, Moran/Geary, Getis-Ord, Ripley.
+    Stats(commands::stats::Args),
+    /// Score gene programs per cell/spot, smooth them and find hotspots.
+    Score(commands::score::Args),
+    /// Find niches, microenvironmental states and resistance niches.
+    Niches(commands::niches::Args),
+    /// Ligand-receptor communication between neighbouring cell types.
+    Communicate(commands::communicate::Args),
+    /// Compare niche and state abundance between conditions across samples.
+    Compare(commands::compare::Args),
+    /// Write the self-contained HTML niche report.
+    Report(commands::report::Args),
+    /// Run the whole pipeline for a sample sheet from a config file.
+    Run(commands::run::Args),
+    /// Print or check the pipeline configuration.
+    Config(commands::config::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let ctx = match Context::new(cli.threads, cli.quiet, cli.verbose) {
+        Ok(c) => c,
+        Err(e) => return report(e),
+    };
+    let result = match &cli.command {
+        Command::Ingest(a) => commands::ingest::run(a, &ctx),
+        Command::Inspect(a) => commands::inspect::run(a, &ctx),
+        Command::Simulate(a) => commands::simulate::run(a, &ctx),
+        Command::Demo(a) => commands::demo::run(a, &ctx),
+        Command::Deconvolve(a) => commands::deconvolve::run(a, &ctx),
+        Command::Graph(a) => commands::graph::run(a, &ctx),
+        Command::Stats(a) => commands::stats::run(a, &ctx),
+        Command::Score(a) => commands::score::run(a, &ctx),
+        Command::Niches(a) => commands::niches::run(a, &ctx),
+        Command::Communicate(a) => commands::communicate::run(a, &ctx),
+        Command::Compare(a) => commands::compare::run(a, &ctx),
+        Command::Report(a) => commands::report::run(a, &ctx),
+        Command::Run(a) => commands::run::run(a, &ctx),
+        Command::Config(a) => commands::config::run(a, &ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+/// Prints the error chain and picks the exit code: 2 for user errors, 1 for the rest.
+fn report(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    ExitCode::from(context::exit_code(&e))
+}

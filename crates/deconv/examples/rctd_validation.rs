@@ -1,0 +1,163 @@
+//! Helper of `scripts/validate_rctd.sh`: turns the RCTD validation CSVs into dataset folders and
+//! compares the `tmescope deconvolve` outputs with the original RCTD results.
+//!
+//! `rctd_validation prepare <validation_dir> <out_dir>` writes `<out_dir>/spatial` and
+//! `<out_dir>/reference` (labels in `cell_type`, RCTD's per-cell totals in `nUMI`).
+//! `rctd_validation compare <validation_dir> <full_out> <doublet_out>` prints the parity table and
+//! exits 1 when a check fails.
+
+use std::collections::HashMap;
+use std::path::Path;
+use tmescope_core::counts::CsrCounts;
+use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
+use tmescope_core::parquet_io::Table;
+use tmescope_core::provenance::Provenance;
+
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect())
+        .collect()
+}
+
+fn matrix_dataset(path: &Path, platform: &str) -> Dataset {
+    let rows = read_csv(path);
+    let cells: Vec<String> = rows[0][1..].to_vec();
+    let genes: Vec<String> = rows[1..].iter().map(|r| r[0].clone()).collect();
+    let mut trip = Vec::new();
+    for (g, r) in rows[1..].iter().enumerate() {
+        for (c, v) in r[1..].iter().enumerate() {
+            let x: f64 = v.parse().expect("number");
+            if x != 0.0 {
+                trip.push((c as u32, g as u32, x));
+            }
+        }
+    }
+    let n = cells.len();
+    Dataset {
+        cells: CellTable {
+            cell_id: cells,
+            sample: vec!["vignette".into(); n],
+            x: vec![f64::NAN; n],
+            y: vec![f64::NAN; n],
+            z: None,
+            extra: vec![],
+        },
+        genes: GeneTable::from_names(genes.clone()),
+        counts: CsrCounts::from_triplets(n, genes.len(), trip, true).expect("counts"),
+        platform: platform.into(),
+        coordinate_unit: "none".into(),
+        notes: vec![],
+    }
+}
+
+fn named_rows(path: &Path) -> (Vec<String>, HashMap<String, Vec<String>>) {
+    let rows = read_csv(path);
+    (rows[0].clone(), rows[1..].iter().map(|r| (r[0].clone(), r[1..].to_vec())).collect())
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    match a.get(1).map(String::as_str) {
+        Some("prepare") => {
+            let (v, out) = (Path::new(&a[2]), Path::new(&a[3]));
+            let prov = Provenance::new("validation-prepare", serde_json::json!({}));
+            let spatial = matrix_dataset(&v.join("spatial/MappedDGEForR.csv"), "slide-seq");
+            spatial.write(&out.join("spatial"), &prov).expect("write spatial");
+            let mut reference = matrix_dataset(&v.join("reference/dge.csv"), "table");
+            let (_, meta) = named_rows(&v.join("reference/meta_data.csv"));
+            let ids = reference.cells.cell_id.clone();
+            reference
+                .cells
+                .set("cell_type", Column::Text(ids.iter().map(|c| meta.get(c).map(|r| r[0].clone())).collect()));
+            reference
+                .cells
+                .set("nUMI", Column::Float(ids.iter().map(|c| meta.get(c).and_then(|r| r[1].parse().ok())).collect()));
+            reference.write(&out.join("reference"), &prov).expect("write reference");
+        }
+        Some("compare") => {
+            let (v, full, dbl) = (Path::new(&a[2]), Path::new(&a[3]), Path::new(&a[4]));
+            let mut ok = true;
+            let mut check = |name: &str, ours: String, theirs: String, pass: bool| {
+                println!("| {name} | {ours} | {theirs} | {} |", if pass { "ok" } else { "FAIL" });
+                ok &= pass;
+            };
+            println!("| check | tmescope | RCTD | |\n|---|---|---|---|");
+            let qc = Table::read(&full.join("deconvolution_qc.parquet")).expect("qc");
+            let ids = qc.utf8("cell_id").unwrap();
+            let dropped = qc.utf8_opt("dropped_reason").unwrap();
+            let (wh, wref) = named_rows(&v.join("rctd_output/weights_full_normalized.csv"));
+            let kept: Vec<&String> = ids.iter().zip(&dropped).filter(|(_, d)| d.is_none()).map(|(c, _)| c).collect();
+            let same = kept.len() == wref.len() && kept.iter().all(|c| wref.contains_key(*c));
+            check("beads kept", kept.len().to_string(), wref.len().to_string(), same);
+            let prof = Table::read(&full.join("profiles.parquet")).expect("profiles");
+            let roles = prof.utf8("role").unwrap();
+            let genes = prof.utf8("gene_name").unwrap();
+            let mut reg = std::collections::BTreeSet::new();
+            let mut bulk = std::collections::BTreeSet::new();
+            for (g, r) in genes.iter().zip(&roles) {
+                bulk.insert(g.clone());
+                if r == "reg" {
+                    reg.insert(g.clone());
+                }
+            }
+            check(
+                "reg / bulk genes",
+                format!("{} / {}", reg.len(), bulk.len()),
+                "313 / 340".into(),
+                reg.len() == 313 && bulk.len() == 340,
+            );
+            let p = qc.provenance().expect("provenance").parameters;
+            let path: Vec<f64> =
+                p["sigma_path"].as_array().unwrap().iter().map(|s| s["sigma"].as_f64().unwrap()).collect();
+            let nll: Vec<f64> =
+                p["sigma_path"].as_array().unwrap().iter().map(|s| s["nll"].as_f64().unwrap()).collect();
+            let sigma = p["sigma_chosen"].as_f64().unwrap();
+            let path_s =
+                path.iter().chain(std::iter::once(&sigma)).map(|s| format!("{s:.2}")).collect::<Vec<_>>().join(" -> ");
+            check("sigma path", path_s.clone(), "1.00 -> 0.84 -> 0.84".into(), path_s == "1.00 -> 0.84 -> 0.84");
+            let rctd_nll = [1970.41846750024, 1964.498838749];
+            let rel: Vec<f64> = nll.iter().zip(rctd_nll).map(|(a, b)| (a - b).abs() / b).collect();
+            check(
+                "NLL per round",
+                nll.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", "),
+                "1970.418, 1964.499".into(),
+                rel.len() == 2 && rel.iter().all(|r| *r < 1e-3),
+            );
+            let props = Table::read(&full.join("proportions.parquet")).expect("proportions");
+            let (pid, pct, pp) =
+                (props.utf8("cell_id").unwrap(), props.utf8("cell_type").unwrap(), props.f64("proportion").unwrap());
+            let col: HashMap<&str, usize> = wh[1..].iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+            let mut max_diff = 0.0f64;
+            for i in 0..pid.len() {
+                let theirs: f64 = wref[&pid[i]][col[pct[i].as_str()]].parse().unwrap();
+                max_diff = max_diff.max((pp[i] - theirs).abs());
+            }
+            check("full weights max |diff|", format!("{max_diff:.4}"), "< 0.02".into(), max_diff < 0.02);
+            let dq = Table::read(&dbl.join("deconvolution_qc.parquet")).expect("doublet qc");
+            let (did, dclass) = (dq.utf8("cell_id").unwrap(), dq.utf8_opt("spot_class").unwrap());
+            let (dh, dref) = named_rows(&v.join("rctd_output/doublet_results.csv"));
+            let ci = dh[1..].iter().position(|h| h == "spot_class").unwrap();
+            let mut same = 0;
+            let mut total = 0;
+            for (id, c) in did.iter().zip(&dclass) {
+                if let (Some(r), Some(c)) = (dref.get(id), c) {
+                    total += 1;
+                    same += (r[ci] == *c) as usize;
+                }
+            }
+            check(
+                "doublet classes identical",
+                format!("{same}/{total}"),
+                format!("{}", dref.len()),
+                same == dref.len() && total == dref.len(),
+            );
+            std::process::exit(if ok { 0 } else { 1 });
+        }
+        _ => {
+            eprintln!("usage: rctd_validation prepare <validation_dir> <out_dir> | compare <validation_dir> <full_out> <doublet_out>");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Clustering of neighbourhood features into niches: k-means++ with restarts, a diagonal Gaussian
+//! mixture fitted by EM, and the choice of k by stability across seeds.
+//!
+//! - k-means: k-means++ seeding (Arthur & Vassilvitskii, SODA 2007), then Lloyd iterations; `restarts`
+//!   independent seeds, the lowest within-cluster sum of squares wins. O(iterations x n x k x d).
+//! - Gaussian mixture with diagonal covariances, initialised from k-means, EM until the mean
+//!   log-likelihood changes by less than `1e-5` (a variance floor `1e-6` keeps components proper).
+//! - Automatic k (the idea of CellCharter, Varrone et al., Nat Genet 2024): for each k in a range, cluster
+//!   with several seeds; the stability of k is the mean adjusted Rand index between the solutions at k and
+//!   those at k - 1 and k + 1; the most stable interior k wins (ties: the smaller k).
+//!
+//! Every random choice uses its own ChaCha8 stream seeded from `(seed, restart)`; partial sums are
+//! reduced in a fixed chunk order, so results do not depend on the number of threads. Labels are
+//! renumbered by decreasing cluster size (ties by centroid order) so niche 0 is the largest.
+
+use crate::score::item_seed;
+use crate::stats::adjusted_rand_index;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+const CHUNK: usize = 8_192;
+
+/// Points in row-major order (`n` rows of `d` features).
+#[derive(Debug, Clone, Copy)]
+pub struct Points<'a> {
+    /// The values, `n * d`.
+    pub x: &'a [f64],
+    /// Number of features per point.
+    pub d: usize,
+}
+
+impl Points<'_> {
+    /// Number of points.
+    pub fn n(&self) -> usize {
+        self.x.len().checked_div(self.d).unwrap_or(0)
+    }
+    #[inline]
+    fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.d..(i + 1) * self.d]
+    }
+}
+
+fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+fn nearest(c: &[f64], d: usize, p: &[f64]) -> (u32, f64) {
+    let k = c.len() / d;
+    let mut best = (0u32, f64::INFINITY);
+    for j in 0..k {
+        let dist = sq_dist(&c[j * d..(j + 1) * d], p);
+        if dist < best.1 {
+            best = (j as u32, dist);
+        }
+    }
+    best
+}
+
+/// Assigns every point to its nearest centroid (row-major `k x d`).
+pub fn assign(points: Points, centroids: &[f64]) -> Vec<u32> {
+    let d = points.d;
+    (0..points.n()).into_par_iter().map(|i| nearest(centroids, d, points.row(i)).0).collect()
+}
+
+/// A fitted k-means model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KMeans {
+    /// Centroids, row-major `k x d`.
+    pub centroids: Vec<f64>,
+    /// Labels of the fitted points.
+    pub labels: Vec<u32>,
+    /// Within-cluster sum of squares.
+    pub inertia: f64,
+}
+
+fn kmeans_once(points: Points, k: usize, seed: u64, max_iter: usize) -> KMeans {
+    let (n, d) = (points.n(), points.d);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut centroids = Vec::with_capacity(k * d);
+    let first = rng.random_range(0..n);
+    centroids.extend_from_slice(points.row(first));
+    let mut dmin: Vec<f64> = (0..n).into_par_iter().map(|i| sq_dist(points.row(i), points.row(first))).collect();
+    for _ in 1..k {
+        let total: f64 = dmin.iter().sum();
+        let pick = if total > 0.0 {
+            let mut t = rng.random::<f64>() * total;
+            let mut pick = n - 1;
+            for (i, &v) in dmin.iter().enumerate() {
+                if t < v {
+                    pick = i;
+                    break;
+                }
+                t -= v;
+            }
+            pick
+        } else {
+            rng.random_range(0..n)
+        };
+        let c = points.row(pick).to_vec();
+        dmin.par_iter_mut().enumerate().for_each(|(i, v)| *v = v.min(sq_dist(points.row(i), &c)));
+        centroids.extend_from_slice(&c);
+    }
+    let mut labels = vec![u32::MAX; n];
+    let mut inertia = f64::INFINITY;
+    for _ in 0..max_iter {
+        let new: Vec<(u32, f64)> = (0..n).into_par_iter().map(|i| nearest(&centroids, d, points.row(i))).collect();
+        let changed = new.iter().zip(&labels).any(|(a, b)| a.0 != *b);
+        inertia = new.iter().map(|x| x.1).sum();
+        labels = new.into_iter().map(|x| x.0).collect();
+        if !changed {
+            break;
+        }
+        let partial: Vec<(Vec<f64>, Vec<u64>)> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut s = vec![0.0; k * d];
+                let mut m = vec![0u64; k];
+                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                    let l = labels[i] as usize;
+                    m[l] += 1;
+                    for (a, b) in s[l * d..(l + 1) * d].iter_mut().zip(points.row(i)) {
+                        *a += b;
+                    }
+                }
+                (s, m)
+            })
+            .collect();
+        let mut s = vec![0.0; k * d];
+        let mut m = vec![0u64; k];
+        for (ps, pm) in partial {
+            s.iter_mut().zip(ps).for_each(|(a, b)| *a += b);
+            m.iter_mut().zip(pm).for_each(|(a, b)| *a += b);
+        }
+        for j in 0..k {
+            if m[j] > 0 {
+                for t in 0..d {
+                    centroids[j * d + t] = s[j * d + t] / m[j] as f64;
+                }
+            }
+        }
+    }
+    KMeans { centroids, labels, inertia }
+}
+
+/// Renumbers clusters by decreasing size (ties by old id); returns the new centroids order.
+fn canonical_order(labels: &[u32], k: usize) -> Vec<usize> {
+    let mut size = vec![0usize; k];
+    for &l in labels {
+        size[l as usize] += 1;
+    }
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| size[b].cmp(&size[a]).then(a.cmp(&b)));
+    order
+}
+
+/// k-means++ with `restarts` seeds; the solution with the lowest inertia, labels renumbered by size.
+pub fn kmeans(points: Points, k: usize, seed: u64, restarts: usize, max_iter: usize) -> KMeans {
+    let k = k.clamp(1, points.n().max(1));
+    let runs: Vec<KMeans> = (0..restarts.max(1) as u64)
+        .into_par_iter()
+        .map(|r| kmeans_once(points, k, item_seed(seed, r), max_iter))
+        .collect();
+    let mut best = runs.into_iter().reduce(|a, b| if b.inertia < a.inertia { b } else { a }).expect("at least one run");
+    let order = canonical_order(&best.labels, k);
+    let d = points.d;
+    let mut inv = vec![0u32; k];
+    let mut c = Vec::with_capacity(k * d);
+    for (new, &old) in order.iter().enumerate() {
+        inv[old] = new as u32;
+        c.extend_from_slice(&best.centroids[old * d..(old + 1) * d]);
+    }
+    best.labels.iter_mut().for_each(|l| *l = inv[*l as usize]);
+    best.centroids = c;
+    best
+}
+
+/// A diagonal Gaussian mixture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gmm {
+    /// Mixing weights, `k`.
+    pub weights: Vec<f64>,
+    /// Means, row-major `k x d`.
+    pub means: Vec<f64>,
+    /// Variances, row-major `k x d`.
+    pub variances: Vec<f64>,
+    /// Mean log-likelihood per point at convergence.
+    pub mean_loglik: f64,
+}
+
+impl Gmm {
+    fn log_resp(&self, p: &[f64], out: &mut [f64]) -> f64 {
+        let d = p.len();
+        let k = self.weights.len();
+        for j in 0..k {
+            let mut l = self.weights[j].max(1e-300).ln();
+            for t in 0..d {
+                let v = self.variances[j * d + t];
+                let diff = p[t] - self.means[j * d + t];
+                l -= 0.5 * ((2.0 * std::f64::consts::PI * v).ln() + diff * diff / v);
+            }
+            out[j] = l;
+        }
+        let m = out.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + out.iter().map(|l| (l - m).exp()).sum::<f64>().ln();
+        out.iter_mut().for_each(|l| *l -= lse);
+        lse
+    }
+
+    /// The most probable component of each point.
+    pub fn predict(&self, points: Points) -> Vec<u32> {
+        let k = self.weights.len();
+        (0..points.n())
+            .into_par_iter()
+            .map(|i| {
+                let mut r = vec![0.0; k];
+                self.log_resp(points.row(i), &mut r);
+                (0..k).fold(0usize, |b, j| if r[j] > r[b] { j } else { b }) as u32
+            })
+            .collect()
+    }
+}
+
+/// Fits a diagonal Gaussian mixture with `k` components, initialised from k-means.
+pub fn gmm(points: Points, k: usize, seed: u64, restarts: usize, max_iter: usize) -> Gmm {
+    let (n, d) = (points.n(), points.d);
+    let km = kmeans(points, k, seed, restarts, max_iter);
+    let k = km.centroids.len() / d.max(1);
+    let floor = 1e-6;
+    let mut g = Gmm {
+        weights: vec![0.0; k],
+        means: km.centroids.clone(),
+        variances: vec![0.0; k * d],
+        mean_loglik: f64::NEG_INFINITY,
+    };
+    let mut cnt = vec![0.0; k];
+    for i in 0..n {
+        let l = km.labels[i] as usize;
+        cnt[l] += 1.0;
+        for t in 0..d {
+            let diff = points.row(i)[t] - g.means[l * d + t];
+            g.variances[l * d + t] += diff * diff;
+        }
+    }
+    for j in 0..k {
+        g.weights[j] = (cnt[j] / n as f64).max(1e-6);
+        for t in 0..d {
+            g.variances[j * d + t] = (g.variances[j * d + t] / cnt[j].max(1.0)).max(floor);
+        }
+    }
+    for _ in 0..max_iter {
+        let partial: Vec<(Vec<f64>, Vec<f64>, Vec<f64>, f64)> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let (mut nk, mut s1, mut s2, mut ll) = (vec![0.0; k], vec![0.0; k * d], vec![0.0; k * d], 0.0);
+                let mut r = vec![0.0; k];
+                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                    let p = points.row(i);
+                    ll += g.log_resp(p, &mut r);
+                    for j in 0..k {
+                        let w = r[j].exp();
+                        nk[j] += w;
+                        for t in 0..d {
+                            s1[j * d + t] += w * p[t];
+                            s2[j * d + t] += w * p[t] * p[t];
+                        }
+                    }
+                }
+                (nk, s1, s2, ll)
+            })
+            .collect();
+        let (mut nk, mut s1, mut s2, mut ll) = (vec![0.0; k], vec![0.0; k * d], vec![0.0; k * d], 0.0);
+        for (a, b, c, l) in partial {
+            nk.iter_mut().zip(a).for_each(|(x, y)| *x += y);
+            s1.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+            s2.iter_mut().zip(c).for_each(|(x, y)| *x += y);
+            ll += l;
+        }
+        let mean_ll = ll / n as f64;
+        for j in 0..k {
+            if nk[j] < 1e-9 {
+                continue;
+            }
+            g.weights[j] = nk[j] / n as f64;
+            for t in 0..d {
+                let m = s1[j * d + t] / nk[j];
+                g.means[j * d + t] = m;
+                g.variances[j * d + t] = (s2[j * d + t] / nk[j] - m * m).max(floor);
+            }
+        }
+        let done = (mean_ll - g.mean_loglik).abs() < 1e-5;
+        g.mean_loglik = mean_ll;
+        if done {
+            break;
+        }
+    }
+    g
+}
+
+/// The stability curve of the automatic choice of k.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KChoice {
+    /// The chosen k.
+    pub k: usize,
+    /// `(k, stability)` for every interior k tried.
+    pub stability: Vec<(usize, f64)>,
+}
+
+/// Chooses k in `[k_min, k_max]` by stability across `n_seeds` seeds (see the module docs).
+pub fn choose_k(points: Points, k_min: usize, k_max: usize, n_seeds: usize, seed: u64) -> KChoice {
+    let k_min = k_min.max(2);
+    let k_max = k_max.max(k_min + 2);
+    let n_seeds = n_seeds.max(2);
+    let ks: Vec<usize> = (k_min - 1..=k_max + 1).collect();
+    let sols: Vec<Vec<Vec<u32>>> = ks
+        .iter()
+        .map(|&k| {
+            (0..n_seeds as u64).map(|r| kmeans(points, k, item_seed(seed ^ k as u64, r), 1, 100).labels).collect()
+        })
+        .collect();
+    let mut stability = Vec::new();
+    for (pos, &k) in ks.iter().enumerate() {
+        if k < k_min || k > k_max {
+            continue;
+        }
+        let mut s = 0.0;
+        let mut m = 0.0;
+        for other in [pos - 1, pos + 1] {
+            for a in &sols[pos] {
+                for b in &sols[other] {
+                    s += adjusted_rand_index(a, b);
+                    m += 1.0;
+                }
+            }
+        }
+        stability.push((k, s / m));
+    }
+    let k = stability.iter().fold((k_min, f64::NEG_INFINITY), |b, &(k, s)| if s > b.1 + 1e-12 { (k, s) } else { b }).0;
+    KChoice { k, stability }
+}
+
+/// Indices of an evenly spread, seeded subsample of at most `max` of `n` items (all when `n <= max`), sorted.
+pub fn subsample(n: usize, max: usize, seed: u64) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(item_seed(seed, 0x5ab));
+    let mut v = rand::seq::index::sample(&mut rng, n, max).into_vec();
+    v.sort_unstable();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blobs() -> (Vec<f64>, Vec<u32>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let centres = [[0.0, 0.0], [5.0, 5.0], [0.0, 5.0]];
+        let mut x = vec![];
+        let mut truth = vec![];
+        for (c, ctr) in centres.iter().enumerate() {
+            for _ in 0..100 + c * 20 {
+                x.push(ctr[0] + rng.random::<f64>() - 0.5);
+                x.push(ctr[1] + rng.random::<f64>() - 0.5);
+                truth.push(c as u32);
+            }
+        }
+        (x, truth)
+    }
+
+    #[test]
+    fn kmeans_and_gmm_recover_blobs() {
+        let (x, truth) = blobs();
+        let p = Points { x: &x, d: 2 };
+        let km = kmeans(p, 3, 42, 4, 100);
+        assert!(adjusted_rand_index(&km.labels, &truth) > 0.99);
+        // Largest cluster first.
+        assert_eq!(km.labels[truth.len() - 1], 0);
+        let g = gmm(p, 3, 42, 2, 100);
+        assert!(adjusted_rand_index(&g.predict(p), &truth) > 0.99);
+        assert_eq!(kmeans(p, 3, 42, 4, 100), km, "seeded");
+    }
+
+    #[test]
+    fn auto_k_finds_three_blobs() {
+        let (x, _) = blobs();
+        let c = choose_k(Points { x: &x, d: 2 }, 2, 6, 4, 3);
+        // Stability rises sharply from k = 2 to k = 3; with three equal-sized blobs the k +/- 1 criterion
+        // may prefer 3 or 4 (a split blob is stable too), as in CellCharter's curves.
+        let s = |k: usize| c.stability.iter().find(|x| x.0 == k).unwrap().1;
+        assert!(s(3) > s(2) + 0.3, "{:?}", c.stability);
+        assert!((3..=4).contains(&c.k), "{:?}", c.stability);
+    }
+}

@@ -1,0 +1,18 @@
+//! Gene programs, niches, microenvironmental states, resistance niches, communication and cohort
+//! comparison: the `score`, `niches`, `communicate` and `compare` stages of tmescope.
+//!
+//! Algorithms take slices and return vectors ([`score`], [`cluster`], [`states`], [`metrics`],
+//! [`resistance`], [`communication`], [`compare`], [`stats`]); [`stage`] reads the stage inputs and
+//! writes the documented Parquet files (`docs/formats.md`). The science and every default are in
+//! `docs/niches.md`.
+
+pub mod cluster;
+pub mod communication;
+pub mod compare;
+pub mod metrics;
+pub mod programs;
+pub mod resistance;
+pub mod score;
+pub mod stage;
+pub mod states;
+pub mod stats;

@@ -1,0 +1,353 @@
+//! Per-cell gene-program scores, graph smoothing and Getis-Ord Gi* hotspots.
+//!
+//! - [`gene_means`]: mean of every gene over all cells of the normalised matrix (counts scaled to
+//!   `target_sum` per cell, then `ln(1 + x)`, as scanpy's `normalize_total` + `log1p`). The normalised
+//!   values are computed on the fly from the sparse counts: no dense or normalised copy is kept.
+//!   O(nnz).
+//! - [`control_genes`]: scanpy's `score_genes` control selection (Satija et al., Nat Biotechnol 2015;
+//!   scanpy, Wolf et al., Genome Biol 2018): genes ranked by mean (ties take the minimum rank), bin id
+//!   `rank // round(n_genes / (n_bins - 1))` (round half to even, as numpy), up to `ctrl_size` genes drawn
+//!   without replacement from each bin holding a signature gene, signature genes removed afterwards.
+//! - [`score_programs`]: `mean(signature) - mean(control)` per cell (scanpy) or the rank-based score
+//!   (Andreatta & Carmona, CSBJ 2021): per cell, genes ranked by decreasing expression (ties averaged),
+//!   ranks above `max_rank` set to `max_rank + 1`, and `1 - U / (n * max_rank)` with the Mann-Whitney
+//!   `U = sum(ranks) - n (n + 1) / 2`, clamped to [0, 1]. O(nnz log(nnz per cell)).
+//! - [`smooth`]: weighted mean over the cell and its graph neighbours. O(edges).
+//! - [`getis_ord_gi_star`]: Getis & Ord (1992) Gi* in its standardised form with self-weight 1. O(edges).
+
+use crate::stats;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use tmescope_core::counts::CsrCounts;
+use tmescope_core::graph::NeighborGraph;
+
+/// Rows per parallel work item; fixed so that reductions happen in the same order for any thread count.
+const CHUNK: usize = 16_384;
+
+/// Per-cell scale factors `target_sum / total` (0 for empty cells, which stay 0 as in scanpy).
+pub fn normalisation_scale(counts: &CsrCounts, target_sum: f64) -> Vec<f64> {
+    counts.row_totals().into_iter().map(|t| if t > 0.0 { target_sum / t } else { 0.0 }).collect()
+}
+
+/// The normalised, log1p value of a count.
+#[inline]
+pub fn lognorm(count: f64, scale: f64) -> f64 {
+    (count * scale).ln_1p()
+}
+
+/// Mean of each gene over all cells of the normalised log1p matrix.
+pub fn gene_means(counts: &CsrCounts, scale: &[f64]) -> Vec<f64> {
+    let n = counts.n_rows;
+    let partial: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut s = vec![0.0f64; counts.n_cols];
+            for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                for (g, v) in counts.row_iter(i) {
+                    s[g as usize] += lognorm(v, scale[i]);
+                }
+            }
+            s
+        })
+        .collect();
+    let mut sum = vec![0.0f64; counts.n_cols];
+    for p in partial {
+        for (a, b) in sum.iter_mut().zip(p) {
+            *a += b;
+        }
+    }
+    sum.iter().map(|s| s / n.max(1) as f64).collect()
+}
+
+/// scanpy's expression bins: `floor(min_rank / round(n / (n_bins - 1)))` for each gene.
+pub fn expression_bins(means: &[f64], n_bins: usize) -> Vec<u64> {
+    let n = means.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| means[a].total_cmp(&means[b]));
+    let mut rank = vec![0usize; n];
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && means[order[j + 1]] == means[order[i]] {
+            j += 1;
+        }
+        for &g in &order[i..=j] {
+            rank[g] = i + 1; // method="min", 1-based
+        }
+        i = j + 1;
+    }
+    let n_items = (n as f64 / (n_bins.max(2) - 1) as f64).round_ties_even() as u64;
+    rank.iter().map(|&r| if n_items == 0 { 0 } else { r as u64 / n_items }).collect()
+}
+
+/// Mixes a seed with an item index (splitmix64), so each item has its own random stream.
+pub fn item_seed(seed: u64, item: u64) -> u64 {
+    let mut z = seed ^ item.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// scanpy's control genes for `signature` given the gene `bins`; `rng_item` selects the random stream.
+/// Returns sorted gene indices.
+pub fn control_genes(bins: &[u64], signature: &[usize], ctrl_size: usize, seed: u64, rng_item: u64) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(item_seed(seed, rng_item));
+    let mut cuts: Vec<u64> = signature.iter().map(|&g| bins[g]).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut control: Vec<usize> = Vec::new();
+    for cut in cuts {
+        let members: Vec<usize> = (0..bins.len()).filter(|&g| bins[g] == cut).collect();
+        let drawn: Vec<usize> = if ctrl_size < members.len() {
+            let mut idx = rand::seq::index::sample(&mut rng, members.len(), ctrl_size).into_vec();
+            idx.sort_unstable();
+            idx.into_iter().map(|k| members[k]).collect()
+        } else {
+            members
+        };
+        control.extend(drawn.into_iter().filter(|g| !signature.contains(g)));
+    }
+    control.sort_unstable();
+    control.dedup();
+    control
+}
+
+/// Which per-cell score to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScoreMethod {
+    /// scanpy `score_genes`: mean(signature) - mean(control).
+    Scanpy,
+    /// Rank-based, UCell-like Mann-Whitney score in [0, 1].
+    Rank,
+}
+
+/// A program ready to score: signature genes and (for scanpy) control genes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramGenes {
+    /// Signature gene columns.
+    pub signature: Vec<usize>,
+    /// Control gene columns (empty for the rank score).
+    pub control: Vec<usize>,
+}
+
+/// Scores every program for every cell; returns one vector (over cells) per program.
+pub fn score_programs(
+    counts: &CsrCounts,
+    scale: &[f64],
+    programs: &[ProgramGenes],
+    method: ScoreMethod,
+    max_rank: usize,
+) -> Vec<Vec<f64>> {
+    let np = programs.len();
+    let n = counts.n_rows;
+    let mut flat = vec![0.0f64; n * np];
+    if np == 0 {
+        return vec![];
+    }
+    match method {
+        ScoreMethod::Scanpy => {
+            // Coefficient of each gene in each program: +1/n_sig for signature, -1/n_ctrl for control.
+            let mut coef: Vec<Vec<(usize, f64)>> = vec![Vec::new(); counts.n_cols];
+            for (p, prog) in programs.iter().enumerate() {
+                for &g in &prog.signature {
+                    coef[g].push((p, 1.0 / prog.signature.len() as f64));
+                }
+                if !prog.control.is_empty() {
+                    for &g in &prog.control {
+                        coef[g].push((p, -1.0 / prog.control.len() as f64));
+                    }
+                }
+            }
+            flat.par_chunks_mut(np).enumerate().for_each(|(i, out)| {
+                for (g, v) in counts.row_iter(i) {
+                    let c = &coef[g as usize];
+                    if !c.is_empty() {
+                        let x = lognorm(v, scale[i]);
+                        for &(p, w) in c {
+                            out[p] += w * x;
+                        }
+                    }
+                }
+            });
+        }
+        ScoreMethod::Rank => {
+            let n_genes = counts.n_cols as f64;
+            let cap = max_rank as f64;
+            flat.par_chunks_mut(np).enumerate().for_each(|(i, out)| {
+                let (genes, vals) = counts.row(i);
+                let values: Vec<f64> = (0..genes.len()).map(|k| vals.get(k)).collect();
+                let mut sorted = values.clone();
+                sorted.sort_by(|a, b| b.total_cmp(a));
+                let nnz = sorted.len() as f64;
+                let zero_rank = (nnz + 1.0 + n_genes) / 2.0;
+                for (p, prog) in programs.iter().enumerate() {
+                    let m = prog.signature.len() as f64;
+                    let mut sum = 0.0;
+                    for &g in &prog.signature {
+                        let r = match genes.binary_search(&(g as u32)) {
+                            Ok(k) if values[k] > 0.0 => {
+                                let v = values[k];
+                                let above = sorted.partition_point(|x| *x > v) as f64;
+                                let ties = sorted.partition_point(|x| *x >= v) as f64 - above;
+                                above + (ties + 1.0) / 2.0
+                            }
+                            _ => zero_rank,
+                        };
+                        sum += if r > cap { cap + 1.0 } else { r };
+                    }
+                    let u = sum - m * (m + 1.0) / 2.0;
+                    out[p] = (1.0 - u / (m * cap)).clamp(0.0, 1.0);
+                }
+            });
+        }
+    }
+    (0..np).map(|p| (0..n).map(|i| flat[i * np + p]).collect()).collect()
+}
+
+/// Weighted mean of each cell's value with its neighbours' (self weight 1).
+pub fn smooth(graph: &NeighborGraph, x: &[f64]) -> Vec<f64> {
+    (0..graph.n)
+        .into_par_iter()
+        .map(|i| {
+            let (mut s, mut w) = (x[i], 1.0);
+            for (&j, &wij) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
+                s += wij * x[j as usize];
+                w += wij;
+            }
+            s / w
+        })
+        .collect()
+}
+
+/// Getis-Ord Gi* z-scores (standardised form, self-weight 1):
+/// `Z_i = (sum_j w_ij y_j - ybar W_i) / (s sqrt((n sum_j w_ij^2 - W_i^2) / (n - 1)))`, `s` the
+/// population standard deviation. NaN where the denominator is zero (constant scores).
+pub fn getis_ord_gi_star(graph: &NeighborGraph, y: &[f64]) -> Vec<f64> {
+    let n = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    let s = (y.iter().map(|v| v * v).sum::<f64>() / n - mean * mean).max(0.0).sqrt();
+    (0..graph.n)
+        .into_par_iter()
+        .map(|i| {
+            let (mut wy, mut wsum, mut w2) = (y[i], 1.0, 1.0);
+            for (&j, &wij) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
+                wy += wij * y[j as usize];
+                wsum += wij;
+                w2 += wij * wij;
+            }
+            let den = s * ((n * w2 - wsum * wsum) / (n - 1.0)).max(0.0).sqrt();
+            if den > 0.0 && den.is_finite() {
+                (wy - mean * wsum) / den
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
+}
+
+/// Two-sided normal p-values of Gi* z-scores, BH-corrected across cells.
+pub fn hotspot_q(z: &[f64]) -> Vec<f64> {
+    let p: Vec<f64> = z.iter().map(|&z| stats::normal_two_sided_p(z)).collect();
+    stats::bh(&p)
+}
+
+/// Z-scores a vector (population sd); constant vectors become zeros.
+pub fn zscore(x: &[f64]) -> Vec<f64> {
+    let n = x.len().max(1) as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let sd = (x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n).sqrt();
+    x.iter().map(|v| if sd > 0.0 { (v - m) / sd } else { 0.0 }).collect()
+}
+
+/// The resistance score: `sum_p w_p z_p / sum_p |w_p|` over the programs present (z-scored over cells).
+pub fn resistance_score(scores: &[(&[f64], f64)], n: usize) -> Vec<f64> {
+    let total: f64 = scores.iter().map(|(_, w)| w.abs()).sum();
+    let mut out = vec![0.0; n];
+    if total == 0.0 {
+        return out;
+    }
+    for (s, w) in scores {
+        for (o, z) in out.iter_mut().zip(zscore(s)) {
+            *o += w * z / total;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m() -> CsrCounts {
+        // 3 cells x 4 genes.
+        CsrCounts::from_triplets(3, 4, vec![(0, 0, 5.0), (0, 1, 5.0), (1, 2, 10.0), (2, 0, 1.0), (2, 3, 3.0)], true)
+            .unwrap()
+    }
+
+    #[test]
+    fn means_match_hand_computation() {
+        let c = m();
+        let s = normalisation_scale(&c, 1e4);
+        let mu = gene_means(&c, &s);
+        let want0 = ((5000.0f64).ln_1p() + (2500.0f64).ln_1p()) / 3.0;
+        assert!((mu[0] - want0).abs() < 1e-12);
+        assert!((mu[2] - (1e4f64).ln_1p() / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bins_follow_scanpy_rule() {
+        // 6 genes, 3 bins: n_items = round(6 / 2) = 3; min ranks 1,1,3,4,5,6 -> bins 0,0,1,1,1,2.
+        let b = expression_bins(&[0.0, 0.0, 1.0, 2.0, 3.0, 4.0], 3);
+        assert_eq!(b, vec![0, 0, 1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn controls_exclude_signature_and_are_seeded() {
+        let bins = vec![0, 0, 0, 0, 1, 1, 1, 1];
+        let c1 = control_genes(&bins, &[0, 4], 2, 7, 0);
+        let c2 = control_genes(&bins, &[0, 4], 2, 7, 0);
+        assert_eq!(c1, c2);
+        assert!(!c1.contains(&0) && !c1.contains(&4));
+        assert!(c1.len() <= 4 && !c1.is_empty());
+        assert_eq!(control_genes(&bins, &[0], 10, 1, 0), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn scanpy_score_is_signature_minus_control() {
+        let c = m();
+        let s = normalisation_scale(&c, 1e4);
+        let prog = ProgramGenes { signature: vec![0, 1], control: vec![2] };
+        let sc = score_programs(&c, &s, &[prog], ScoreMethod::Scanpy, 1500);
+        let want = ((5000.0f64).ln_1p() * 2.0) / 2.0 - 0.0;
+        assert!((sc[0][0] - want).abs() < 1e-12);
+        assert!((sc[0][1] + (1e4f64).ln_1p()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rank_score_is_high_for_top_genes() {
+        let c = CsrCounts::from_triplets(2, 4, vec![(0, 0, 9.0), (0, 1, 8.0), (1, 2, 9.0), (1, 3, 8.0)], true).unwrap();
+        let s = normalisation_scale(&c, 1e4);
+        let prog = ProgramGenes { signature: vec![0, 1], control: vec![] };
+        let sc = score_programs(&c, &s, &[prog], ScoreMethod::Rank, 3);
+        // Cell 0: ranks 1 and 2 -> U = 0 -> 1. Cell 1: zero block ranks (3+4)/2 = 3.5 > 3 -> 4 each.
+        assert!((sc[0][0] - 1.0).abs() < 1e-12);
+        assert!((sc[0][1] - (1.0 - (8.0 - 3.0) / 6.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gi_star_flags_the_hot_cluster() {
+        // A path 0-1-2-3-4-5 with high values at one end.
+        let mut e = vec![];
+        for i in 0..5u32 {
+            e.push((i, i + 1, 1.0, 1.0));
+            e.push((i + 1, i, 1.0, 1.0));
+        }
+        let g = NeighborGraph::from_edges(6, e, false);
+        let z = getis_ord_gi_star(&g, &[5.0, 5.0, 4.0, 0.0, 0.0, 0.0]);
+        assert!(z[0] > 1.0 && z[5] < -1.0, "{z:?}");
+        let sm = smooth(&g, &[3.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert!((sm[0] - 1.5).abs() < 1e-12 && (sm[1] - 1.0).abs() < 1e-12);
+    }
+}

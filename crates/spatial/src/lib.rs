@@ -1,0 +1,42 @@
+//! Spatial neighbour graphs and statistics for tmescope.
+//!
+//! Everything here takes slices and returns vectors; only [`pipeline`] touches files.
+//!
+//! - [`build`]: kNN, radius, Delaunay and Visium-grid graphs per sample, connected components and regions;
+//! - [`composition`]: each cell's neighbourhood composition by cell type (labels or deconvolved
+//!   proportions), over 1..n hops;
+//! - [`enrichment`]: neighbourhood enrichment (label permutations, seeded per permutation) and the
+//!   interaction matrix;
+//! - [`cooccurrence`]: squidpy's co-occurrence ratio by k-d tree range counting up to a maximum radius;
+//! - [`autocorr`]: Moran's I and Geary's C with analytic variance, permutations and Benjamini-Hochberg;
+//! - [`hotspots`]: local Getis-Ord Gi* z-scores;
+//! - [`ripley`]: Ripley's K and L for one cell type with bounded memory.
+//!
+//! Definitions follow squidpy (Palla et al., Nat Methods 2022) where they are sound; `docs/spatial.md`
+//! lists every difference and why.
+//!
+//! # Examples
+//!
+//! ```
+//! use tmescope_spatial::build::{build_graph, GraphKind};
+//! let x = [0.0, 1.0, 2.0, 3.0];
+//! let y = [0.0; 4];
+//! let sample = vec!["s".to_string(); 4];
+//! let ids: Vec<String> = (0..4).map(|i| i.to_string()).collect();
+//! let g = build_graph(&x, &y, &sample, &ids, &GraphKind::Knn { k: 2, symmetric: false }, "cells.parquet".as_ref()).unwrap();
+//! assert_eq!(g.neighbors_of(0), &[1, 2]);
+//! ```
+
+pub mod autocorr;
+pub mod build;
+pub mod composition;
+pub mod cooccurrence;
+pub mod enrichment;
+pub mod hotspots;
+pub mod kdtree;
+pub mod pipeline;
+pub mod ripley;
+pub mod stats;
+
+pub use composition::neighborhood_fractions;
+pub use hotspots::getis_ord_gi_star;
