@@ -78,7 +78,7 @@ pub fn expression_bins(means: &[f64], n_bins: usize) -> Vec<u64> {
         i = j + 1;
     }
     let n_items = (n as f64 / (n_bins.max(2) - 1) as f64).round_ties_even() as u64;
-    rank.iter().map(|&r| if n_items == 0 { 0 } else { r as u64 / n_items }).collect()
+    rank.iter().map(|&r| (r as u64).checked_div(n_items).unwrap_or(0)).collect()
 }
 
 /// Mixes a seed with an item index (splitmix64), so each item has its own random stream.

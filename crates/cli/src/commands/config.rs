@@ -12,7 +12,7 @@ use std::path::PathBuf;
     tmescope config --print-commands pipeline.toml          # one command line per sample and stage\n  \
     tmescope config --print-commands pipeline.toml --json   # the plan as JSON (read by the Snakemake workflow)\n  \
     echo '{\"samples\": \"samples.tsv\"}' | tmescope config --print-commands - --json")]
-#[group(id = "action", required = true, multiple = false)]
+#[command(group(clap::ArgGroup::new("action").required(true).multiple(false)))]
 pub struct Args {
     /// Print the documented configuration with every parameter and its default.
     #[arg(long, group = "action")]

@@ -162,9 +162,48 @@ pub fn step_check_datasets(state: &mut DemoState, ctx: &Context) -> anyhow::Resu
     Ok(())
 }
 
-// Later stages (deconvolve, graph, stats, score, niches, communicate, compare, report) are wired in here,
-// one `step_<stage>(state, ctx)` each, writing into `state.root.join("<stage>")` and recording their
-// outputs with `state.produced(...)`.
+/// The pipeline configuration the demo runs: every stage on the Visium-like sections, deconvolved against
+/// the simulated reference. `communicate` is left out because spots carry proportions, not per-cell labels.
+pub fn demo_pipeline_toml() -> String {
+    let stages = crate::pipeline::plan::Stage::ALL
+        .iter()
+        .map(|s| s.name())
+        .filter(|s| *s != "communicate")
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "# Written by `tmescope demo`; rerun with `tmescope run --config pipeline.toml`.\n\
+         samples = \"data/samples_visium.csv\"\noutput = \"results\"\nstages = [{stages}]\n\n\
+         [deconvolve]\nreference = \"data/reference\"\n"
+    )
+}
+
+/// Step 3: run every pipeline stage on the Visium-like sections, through the same runner as
+/// `tmescope run` (each stage a child process of this binary, with its own provenance).
+pub fn step_pipeline(state: &mut DemoState, ctx: &Context) -> anyhow::Result<()> {
+    use crate::pipeline::{config, plan, runner};
+    let start = Instant::now();
+    let config_path = state.root.join("pipeline.toml");
+    std::fs::write(&config_path, demo_pipeline_toml()).map_err(|e| tmescope_core::Error::io(&config_path, e))?;
+    let loaded = config::load(&config_path)?;
+    let mut the_plan = plan::build(&loaded)?;
+    the_plan.threads = ctx.threads;
+    let program = runner::current_program()?;
+    let opts = runner::RunOptions { quiet: ctx.quiet, verbose: ctx.verbose > 0, ..Default::default() };
+    let outcomes = runner::run(&the_plan, &program, &opts)?;
+    for (step, outcome) in the_plan.steps.iter().zip(&outcomes) {
+        if matches!(outcome, runner::Outcome::Done(_) | runner::Outcome::UpToDate) && step.output.exists() {
+            state.produced(step.stage.name(), step.label(), &step.output);
+        }
+    }
+    state.timings.push(("pipeline".into(), start.elapsed().as_secs_f64()));
+    let report = the_plan.output.join("cohort").join("report").join("index.html");
+    if report.is_file() {
+        state.produced("report", "the niche report (open in a browser)".into(), &report);
+    }
+    Ok(())
+}
 
 /// Final step: print what was produced and where.
 pub fn step_summary(state: &DemoState, ctx: &Context) {
@@ -191,6 +230,7 @@ pub fn step_summary(state: &DemoState, ctx: &Context) {
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
     let mut state = step_simulate(args, ctx)?;
     step_check_datasets(&mut state, ctx)?;
+    step_pipeline(&mut state, ctx)?;
     step_summary(&state, ctx);
     Ok(())
 }

@@ -239,7 +239,7 @@ fn score_niches_states_and_resistance_on_planted_quadrants() {
     assert!(s.utf8("hypothesis").unwrap()[k].contains("research hypothesis"));
     // Distances: endothelial cells are 0 from themselves.
     let d = t.f64("distance_to_endothelium").unwrap();
-    assert!(d.iter().any(|&x| x == 0.0) && d.iter().all(|x| x.is_finite()));
+    assert!(d.contains(&0.0) && d.iter().all(|x| x.is_finite()));
 
     // Communication per niche on the same section.
     let cout = tmp.path().join("comm");
@@ -367,7 +367,7 @@ fn compare_detects_the_planted_therapy_effect() {
     let infl = row("state", "immune-inflamed");
     assert!(diff[infl] < 0.0 && q[infl] < 0.05);
     let mye = row("state", "myeloid-suppressive");
-    assert!(!(q[mye] < 0.05), "unplanted myeloid band: q {}", q[mye]);
+    assert!(q[mye] >= 0.05 || q[mye].is_nan(), "unplanted myeloid band: q {}", q[mye]);
 
     // A condition with a single sample: NaN p-values with a warning (unpaired).
     let sub: Vec<std::ffi::OsString> = vec!["compare".into(), nout.clone().into_os_string()];
