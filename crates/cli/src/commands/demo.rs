@@ -29,6 +29,9 @@ pub struct Args {
     /// Cells per simulated section.
     #[arg(long, default_value_t = 8_000, value_name = "N")]
     pub cells: usize,
+    /// Only simulate and check the cohort; do not run the pipeline stages on it.
+    #[arg(long)]
+    pub no_pipeline: bool,
 }
 
 /// One thing the demo produced, for the final summary.
@@ -230,7 +233,9 @@ pub fn step_summary(state: &DemoState, ctx: &Context) {
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
     let mut state = step_simulate(args, ctx)?;
     step_check_datasets(&mut state, ctx)?;
-    step_pipeline(&mut state, ctx)?;
+    if !args.no_pipeline {
+        step_pipeline(&mut state, ctx)?;
+    }
     step_summary(&state, ctx);
     Ok(())
 }
