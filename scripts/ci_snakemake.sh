@@ -59,7 +59,8 @@ output: results
 # communicate is left out: it reads a cell_type column from cells.parquet, which simulated spots lack
 # (their types come from deconvolution).
 stages: [ingest, deconvolve, graph, stats, score, niches, compare, report]
-deconvolve: {reference: ../sim/reference}
+# sigma fixed so the debug build skips the sigma search (tested elsewhere).
+deconvolve: {reference: ../sim/reference, sigma: 0.8}
 stats: {perms: 50, max_radius: 200.0}
 niches: {niches: "4"}
 compare: {by: condition, pair_by: patient}
@@ -100,6 +101,7 @@ threads = 2
 stages = ["ingest", "deconvolve", "graph", "stats", "score", "niches", "compare", "report"]
 [deconvolve]
 reference = "../sim/reference"
+sigma = 0.8
 [stats]
 perms = 50
 max_radius = 200.0
