@@ -5,30 +5,8 @@
 //! `erfc` by a Chebyshev-fitted rational approximation (relative error < 1.2e-7), the regularised incomplete
 //! beta function by Lentz's continued fraction. All functions are O(n) or O(n log n) in their input.
 
-/// Complementary error function (fractional error below 1.2e-7 everywhere).
-pub fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.26551223
-            + t * (1.00002368
-                + t * (0.37409196
-                    + t * (0.09678418
-                        + t * (-0.18628806
-                            + t * (0.27886807
-                                + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))))
-            .exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
-}
-
-/// Upper tail of the standard normal, `P(Z > z)`.
-pub fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
+// The normal tail is shared with the spatial statistics.
+pub use tmescope_spatial::stats::{erfc, normal_sf};
 
 /// Two-sided normal p-value of a z-score; NaN stays NaN.
 pub fn normal_two_sided_p(z: f64) -> f64 {
