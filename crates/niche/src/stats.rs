@@ -16,20 +16,8 @@ pub fn normal_two_sided_p(z: f64) -> f64 {
     (2.0 * normal_sf(z.abs())).min(1.0)
 }
 
-/// Benjamini-Hochberg (1995) q-values; NaN p-values are ignored (their q is NaN) and do not count in m.
-pub fn bh(p: &[f64]) -> Vec<f64> {
-    let mut idx: Vec<usize> = (0..p.len()).filter(|&i| p[i].is_finite()).collect();
-    let m = idx.len() as f64;
-    let mut q = vec![f64::NAN; p.len()];
-    idx.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
-    let mut running = 1.0f64;
-    for (r, &i) in idx.iter().enumerate() {
-        let rank = m - r as f64;
-        running = running.min(p[i] * m / rank);
-        q[i] = running.min(1.0);
-    }
-    q
-}
+/// Benjamini-Hochberg q-values (NaN p-values stay NaN), shared with the spatial statistics.
+pub use tmescope_spatial::stats::benjamini_hochberg as bh;
 
 fn ln_gamma(x: f64) -> f64 {
     // Lanczos approximation (g = 7, n = 9), accurate to about 1e-15 for x > 0.
