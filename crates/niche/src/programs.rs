@@ -81,13 +81,14 @@ pub fn resolve_programs(
             }
         }
         if genes.len() < min_genes.max(1) {
+            let missing_note =
+                if missing.is_empty() { String::new() } else { format!("; missing: {}", abbreviate(&missing)) };
             warnings.push(format!(
-                "program `{}` dropped: {} of {} genes present (minimum {}); missing: {}",
+                "program `{}` dropped: {} of {} genes present (minimum {}){missing_note}",
                 s.name,
                 genes.len(),
                 s.genes.len(),
                 min_genes.max(1),
-                abbreviate(&missing)
             ));
             continue;
         }
