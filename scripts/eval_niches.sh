@@ -11,5 +11,6 @@ if ! "$venv/bin/python" -c "import pyarrow, pandas, sklearn" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet pyarrow pandas scikit-learn numpy
 fi
-(cd "$repo" && cargo build --release --locked -p tmescope-cli --quiet)
-exec "$venv/bin/python" "$repo/scripts/eval_niches.py" --tmescope "$repo/target/release/tmescope" --work "$work" "$@"
+bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
+[ -n "${TMESCOPE_BIN:-}" ] || (cd "$repo" && cargo build --release --locked -p tmescope-cli --quiet)
+exec "$venv/bin/python" "$repo/scripts/eval_niches.py" --tmescope "$bin" --work "$work" "$@"

@@ -5,7 +5,7 @@
 # `<!-- e2e:CELLS:begin -->` and `<!-- e2e:CELLS:end -->`, created if missing).
 #
 # Usage: scripts/bench/e2e.sh [CELLS...]          (default: 10000 100000 1000000)
-# Environment: THREADS (default 2), GENES (total panel, default 5000), REF_CELLS (reference cells, default
+# Environment: TMESCOPE_BIN (a prebuilt binary; default: build target/release/tmescope), THREADS (default 2), GENES (total panel, default 5000), REF_CELLS (reference cells, default
 #   50000), WORK (scratch folder, default /tmp/tmescope-e2e), KEEP=1 keeps the scratch folder,
 #   NO_DOC=1 prints the table without editing docs/benchmarks.md.
 # Stages: ingest (Xenium folder: cells.parquet + cell_feature_matrix.h5), deconvolve (labels mode: RCTD-style
@@ -24,8 +24,8 @@ sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(10000 100000 1000000)
 
 venv="$repo/scripts/.venv"
-(cd "$repo" && cargo build --release --locked -p tmescope-cli --quiet)
-bin="$repo/target/release/tmescope"
+bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
+[ -n "${TMESCOPE_BIN:-}" ] || (cd "$repo" && cargo build --release --locked -p tmescope-cli --quiet)
 "$bin" --version
 
 # timed NAME CMD...: runs CMD under /usr/bin/time -v, appends "NAME wall cpu rss status" to $rows.

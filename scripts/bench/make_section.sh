@@ -12,7 +12,7 @@ genes_total="${GENES:-5000}"
 ref_cells="${REF_CELLS:-50000}"
 threads="${THREADS:-2}"
 venv="$repo/scripts/.venv"
-bin="$repo/target/release/tmescope"
+bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
 sim="$work/sim_$n"; xen="$work/xenium_$n"
 [ -f "$xen/cell_feature_matrix.h5" ] && [ -f "$xen/section.h5ad" ] && exit 0
 if ! "$venv/bin/python" -c "import pyarrow, h5py, anndata, scipy, scanpy, squidpy" 2>/dev/null; then

@@ -10,13 +10,14 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 work="${WORK:-/tmp/tmescope-e2e}"
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(100000 1000000)
-(cd "$repo" && cargo build --release --locked -p tmescope-cli --quiet)
+bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
+[ -n "${TMESCOPE_BIN:-}" ] || (cd "$repo" && cargo build --release --locked -p tmescope-cli --quiet)
 for n in "${sizes[@]}"; do
   echo "== $n cells"
   WORK="$work" "$repo/scripts/bench/make_section.sh" "$n"
   doc=()
   [ "${NO_DOC:-0}" = 1 ] || doc=(--doc "$repo/docs/benchmarks.md")
-  "$repo/scripts/.venv/bin/python" "$repo/scripts/bench/peers.py" --tmescope "$repo/target/release/tmescope" \
+  "$repo/scripts/.venv/bin/python" "$repo/scripts/bench/peers.py" --tmescope "$bin" \
     --xenium "$work/xenium_$n" --truth "$work/sim_$n/truth_cells.parquet" --work "$work/peers_$n" \
     --programs "$repo/crates/core/data/programs.gmt" --threads "${THREADS:-2}" "${doc[@]}"
 done
