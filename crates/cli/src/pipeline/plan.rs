@@ -328,8 +328,17 @@ pub fn build_from_rows(loaded: &LoadedConfig, rows: &[SampleRow]) -> Plan {
                         argv.extend(["--niches".into(), path_str(&niches)]);
                         inputs.push(niches);
                     }
-                    argv.extend(["-o".into(), o]);
                     let cm = &c.communicate;
+                    // Spots carry deconvolved proportions, not labels (as for stats and niches).
+                    match (&cm.labels, &deconv) {
+                        (Some(l), _) => argv.extend(["--labels".into(), l.clone()]),
+                        (None, Some(d)) => {
+                            argv.extend(["--proportions".into(), path_str(d)]);
+                            inputs.push(d.clone());
+                        }
+                        (None, None) => {}
+                    }
+                    argv.extend(["-o".into(), o]);
                     let pairs = cm.pairs.as_ref().map(|p| path_str(&loaded.resolve(p)));
                     push_opt(&mut argv, "--pairs", &pairs);
                     push_opt(&mut argv, "--perms", &cm.perms);
