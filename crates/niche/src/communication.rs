@@ -18,7 +18,7 @@
 //! proportions, a spot's ligand counts come from all its types: the weighting attributes them to type `a`
 //! in proportion to its abundance (as spatial scores on deconvolved spots do, e.g. the cell-type-weighted
 //! signalling of COMMOT, Cang et al., Nat Methods 2023, and CellChat's spatial mode, Jin et al., Nat
-//! Biotechnol 2024), not to type-specific expression; contacts inside a spot are not counted (only graph
+//! Protoc 2025), not to type-specific expression; contacts inside a spot are not counted (only graph
 //! neighbours, as for cells).
 //!
 //! The null shuffles the compositions (labels, or whole proportion vectors) among the cells/spots of each
