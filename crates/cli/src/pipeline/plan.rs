@@ -448,6 +448,21 @@ mod tests {
         assert!(ingest.shell_line("tmescope").ends_with("--meta condition=pre"));
         let report = plan.steps.last().unwrap();
         assert!(report.needs.len() > 10);
+        // Spots: communicate reads the deconvolved proportions (and depends on deconvolve).
+        let comm = plan.steps.iter().find(|s| s.label() == "communicate s1").unwrap();
+        assert!(comm.shell_line("tmescope").contains("--proportions cfg/results/s1/deconvolution -o"));
+        assert!(comm.needs.contains(&2), "{:?}", comm.needs);
+    }
+
+    #[test]
+    fn communicate_labels_replace_the_proportions() {
+        let mut c = PipelineConfig::default();
+        c.deconvolve.reference = "ref".into();
+        c.communicate.labels = Some("cell_type".into());
+        let plan = build_from_rows(&loaded(c), &rows());
+        let comm = plan.steps.iter().find(|s| s.label() == "communicate s1").unwrap();
+        let line = comm.shell_line("tmescope");
+        assert!(line.contains("--labels cell_type") && !line.contains("--proportions"), "{line}");
     }
 
     #[test]
