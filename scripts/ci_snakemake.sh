@@ -56,13 +56,13 @@ cat > "$work/smk/config/config.yaml" <<EOF
 tmescope: $tmescope
 samples: ../sim/samples.csv
 output: results
-# communicate is left out: it reads a cell_type column from cells.parquet, which simulated spots lack
-# (their types come from deconvolution).
-stages: [ingest, deconvolve, graph, stats, score, niches, compare, report]
+# every stage; communicate scores the spots by their deconvolved proportions.
+stages: [ingest, deconvolve, graph, stats, score, niches, communicate, compare, report]
 # sigma fixed so the debug build skips the sigma search (tested elsewhere).
 deconvolve: {reference: ../sim/reference, sigma: 0.8}
 stats: {perms: 50, max_radius: 200.0}
 niches: {niches: "4"}
+communicate: {perms: 50}
 compare: {by: condition, pair_by: patient}
 resources:
   default: {threads: 2, mem_mb: 2000, runtime: 30}
@@ -75,6 +75,44 @@ ls results/cohort/report/index.html >/dev/null 2>&1 || echo "note: no report in 
 step "Snakemake again: nothing to redo"
 "$snakemake" --profile profiles/local --cores 2 2>&1 | tee "$work/smk2.log" | tail -n 3
 grep -q "Nothing to be done" "$work/smk2.log" || { echo "FAIL: the second run redid work"; exit 1; }
+
+step "Snakemake: a changed raw input re-runs its ingest (dry run)"
+# The ingest rule's inputs are the files below the sheet's path (raw_files in rules/common.smk), so
+# rewriting one re-runs that sample's ingest, and only it. Like `tmescope run` (content hashes), Snakemake
+# 9 ignores a bare `touch` of a small file whose checksum it recorded.
+first_sample="$(awk -F, 'NR==2 {print $1}' "$work/sim/samples.csv")"
+first_path="$(awk -F, 'NR==2 {print $2}' "$work/sim/samples.csv")"
+raw_file="$work/sim/$first_path/cells.parquet"
+cp -p "$raw_file" "$work/cells.parquet.orig"
+touch "$raw_file"
+"$snakemake" --profile profiles/local --cores 2 -n > "$work/smk3.log" 2>&1
+grep -q "Nothing to be done" "$work/smk3.log" || { echo "FAIL: a bare touch re-ran something"; exit 1; }
+printf 'x' >> "$raw_file"   # new content (the dry run does not read it; restored below)
+"$snakemake" --profile profiles/local --cores 2 -n > "$work/smk4.log" 2>&1
+cp -p "$work/cells.parquet.orig" "$raw_file"   # original content and modification time
+n_ingest="$(grep -cE '^(local)?rule ingest:' "$work/smk4.log" || true)"
+if ! grep -q "sample=$first_sample" "$work/smk4.log" || [[ "$n_ingest" != 1 ]]; then
+  tail -n 40 "$work/smk4.log"
+  echo "FAIL: changing a raw input of $first_sample should re-run exactly its ingest"; exit 1
+fi
+echo "raw input change: ingest $first_sample (and what follows) would re-run; a bare touch re-runs nothing"
+"$snakemake" --profile profiles/local --cores 2 -n > "$work/smk5.log" 2>&1
+grep -q "Nothing to be done" "$work/smk5.log" || { echo "FAIL: restoring the raw input left work to do"; exit 1; }
+
+step "Snakemake: a failing stage stops with its error and leaves no output"
+mkdir -p "$work/bad/raw/s1"
+printf 'cell,A\nx1,not-a-number\n' > "$work/bad/raw/s1/cell_by_gene.csv"
+cp "$repo/test_data/merscope/cell_metadata.csv" "$work/bad/raw/s1/"
+printf 'sample,path,format,condition\ns1,raw/s1,merscope,pre\n' > "$work/bad/samples.csv"
+set +e
+"$snakemake" --profile profiles/local --cores 1 --config samples=../bad/samples.csv output=bad-results \
+  'stages=["ingest"]' > "$work/bad.log" 2>&1
+code=$?
+set -e
+[[ $code != 0 ]] || { echo "FAIL: the bad input did not fail the workflow"; exit 1; }
+grep -q "cell_by_gene.csv" logs/ingest/s1.log || { cat logs/ingest/s1.log; echo "FAIL: no clear error"; exit 1; }
+[[ ! -e bad-results/s1/dataset ]] || { echo "FAIL: the failed ingest left an output folder"; exit 1; }
+echo "failing ingest: $(grep -m1 -i error logs/ingest/s1.log)"
 
 step "snakemake --lint"
 set +e
@@ -98,7 +136,7 @@ cat > "$work/run/pipeline.toml" <<'EOF'
 samples = "../sim/samples.csv"
 output = "results"
 threads = 2
-stages = ["ingest", "deconvolve", "graph", "stats", "score", "niches", "compare", "report"]
+stages = ["ingest", "deconvolve", "graph", "stats", "score", "niches", "communicate", "compare", "report"]
 [deconvolve]
 reference = "../sim/reference"
 sigma = 0.8
@@ -107,6 +145,8 @@ perms = 50
 max_radius = 200.0
 [niches]
 niches = "4"
+[communicate]
+perms = 50
 [compare]
 by = "condition"
 pair_by = "patient"

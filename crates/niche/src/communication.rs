@@ -1,16 +1,32 @@
 //! Ligand-receptor communication between neighbouring cell types, per niche.
 //!
-//! CellPhoneDB's statistic (Efremova et al., Nat Protoc 2020), restricted to cells in contact: for sender
-//! type `a` and receiver type `b` in a niche, the senders are the cells of type `a` with at least one graph
-//! neighbour of type `b`, the receivers the cells of type `b` with a neighbour of type `a`. The ligand mean
-//! is its mean normalised expression over the senders, the receptor mean over the receivers; a complex
-//! takes the minimum over its subunits (of the mean and of the expressing fraction). The score is
-//! `(ligand mean + receptor mean) / 2` when both expressing fractions exceed `threshold` (CellPhoneDB
-//! 0.1), else 0. The null shuffles cell-type labels among the cells of each niche (`perms` times, each
-//! permutation with its own seeded stream); `p = (1 + #{perm score >= observed}) / (1 + perms)`; rows
-//! with a zero score get `p = q = 1` and do not count in the BH correction.
+//! CellPhoneDB's statistic (Efremova et al., Nat Protoc 2020), restricted to cells in contact, for
+//! labelled cells and, with type weights, for spots whose types come from deconvolution.
 //!
-//! Cost per permutation: O(sum over cells of distinct neighbour types x expressed pair genes).
+//! Every cell or spot `i` has a composition `pi_i(t)`: one-hot for a labelled cell, the deconvolved
+//! proportions for a spot. For sender type `a` and receiver type `b` in a niche, the *sender weight* of
+//! `i` is `s_i = pi_i(a) * max_{j in N(i)} pi_j(b)` (how much of `i` is type `a`, times how strongly its
+//! neighbourhood holds type `b`), the *receiver weight* `r_j = pi_j(b) * max_{i in N(j)} pi_i(a)`. The
+//! ligand mean is the `s`-weighted mean of its normalised expression over the senders of the niche,
+//! `sum_i s_i L_i / sum_i s_i`, the receptor mean the `r`-weighted mean over the receivers; the expressing
+//! fractions are weighted the same way (`sum_i s_i [L_i > 0] / sum_i s_i`); a complex takes the minimum
+//! over its subunits (of the mean and of the fraction). The score is `(ligand mean + receptor mean) / 2`
+//! when both fractions exceed `threshold` (CellPhoneDB 0.1), else 0.
+//!
+//! With one-hot compositions the weights are 0 or 1 and this is exactly CellPhoneDB's statistic over the
+//! type-`a` cells with a type-`b` neighbour (and the type-`b` cells with a type-`a` neighbour). With
+//! proportions, a spot's ligand counts come from all its types: the weighting attributes them to type `a`
+//! in proportion to its abundance (as spatial scores on deconvolved spots do, e.g. the cell-type-weighted
+//! signalling of COMMOT, Cang et al., Nat Methods 2023, and CellChat's spatial mode, Jin et al., Nat
+//! Protoc 2025), not to type-specific expression; contacts inside a spot are not counted (only graph
+//! neighbours, as for cells).
+//!
+//! The null shuffles the compositions (labels, or whole proportion vectors) among the cells/spots of each
+//! niche, expression staying in place (`perms` times, each permutation with its own seeded stream);
+//! `p = (1 + #{perm score >= observed}) / (1 + perms)`; rows with a zero score get `p = q = 1` and do not
+//! count in the BH correction.
+//!
+//! Cost per permutation: O(sum over cells of types held x distinct neighbour types x expressed pair genes).
 
 use crate::score::item_seed;
 use crate::stats::bh;
@@ -31,6 +47,68 @@ pub struct PairExpression {
     pub values: Vec<f64>,
     /// Number of local genes.
     pub n_genes: usize,
+}
+
+/// Cell-type composition of every cell or spot: CSR rows of `(cell type id, weight)`, only positive
+/// weights. A labelled cell holds one type with weight 1; a spot its deconvolved proportions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Composition {
+    /// Row pointers, `n + 1`.
+    pub indptr: Vec<usize>,
+    /// Cell type ids.
+    pub types: Vec<u32>,
+    /// Weights (> 0).
+    pub weights: Vec<f64>,
+    /// Number of cell types.
+    pub n_types: usize,
+}
+
+impl Composition {
+    /// One-hot compositions from labels (`labels[i] < n_types`).
+    pub fn from_labels(labels: &[u32], n_types: usize) -> Self {
+        Composition {
+            indptr: (0..=labels.len()).collect(),
+            types: labels.to_vec(),
+            weights: vec![1.0; labels.len()],
+            n_types,
+        }
+    }
+
+    /// Compositions from `(row, type, weight)` entries over `n` rows; non-finite or non-positive weights
+    /// are left out. Out-of-range rows or types are ignored (callers build them from validated ids).
+    pub fn from_entries(n: usize, n_types: usize, entries: &[(usize, u32, f64)]) -> Self {
+        let mut rows: Vec<Vec<(u32, f64)>> = vec![Vec::new(); n];
+        for &(i, t, w) in entries {
+            if i < n && (t as usize) < n_types && w.is_finite() && w > 0.0 {
+                rows[i].push((t, w));
+            }
+        }
+        let mut c = Composition { indptr: vec![0], types: vec![], weights: vec![], n_types };
+        for mut r in rows {
+            r.sort_by_key(|e| e.0);
+            for (t, w) in r {
+                c.types.push(t);
+                c.weights.push(w);
+            }
+            c.indptr.push(c.types.len());
+        }
+        c
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.indptr.len().saturating_sub(1)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn row(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let r = self.indptr[i]..self.indptr[i + 1];
+        self.types[r.clone()].iter().map(|&t| t as usize).zip(self.weights[r].iter().copied())
+    }
 }
 
 /// A pair resolved to local gene ids; each side lists its subunits.
@@ -57,13 +135,13 @@ pub struct CommRow {
     pub receiver: u32,
     /// Pair index.
     pub pair: usize,
-    /// Number of senders in contact.
+    /// Number of senders in contact (cells or spots with a positive sender weight).
     pub n_senders: u64,
-    /// Number of receivers in contact.
+    /// Number of receivers in contact (with a positive receiver weight).
     pub n_receivers: u64,
-    /// Ligand mean over the senders.
+    /// Ligand mean over the senders (weighted).
     pub ligand_mean: f64,
-    /// Receptor mean over the receivers.
+    /// Receptor mean over the receivers (weighted).
     pub receptor_mean: f64,
     /// The score.
     pub score: f64,
@@ -73,57 +151,74 @@ pub struct CommRow {
     pub q: f64,
 }
 
+/// Per (niche, a, b) group: members with a positive weight, the weight sum, and per local gene the
+/// weighted expression sum and weighted expressing count.
 struct ContactStats {
     count: Vec<u64>,
+    weight: Vec<f64>,
     sum: Vec<f64>,
-    expr: Vec<u64>,
+    expr: Vec<f64>,
 }
 
+/// Contact statistics with the composition of row `order[i]` placed at cell `i` (identity for the
+/// observed data, a within-niche permutation for the null).
 fn contact_stats(
     graph: &NeighborGraph,
-    labels: &[u32],
+    comp: &Composition,
+    order: &[usize],
     niche: &[u32],
-    n_types: usize,
     n_niches: usize,
     x: &PairExpression,
 ) -> ContactStats {
-    let t = n_types;
+    let t = comp.n_types;
     let g = x.n_genes;
     let groups = n_niches * t * t;
-    let mut st = ContactStats { count: vec![0; groups], sum: vec![0.0; groups * g], expr: vec![0; groups * g] };
-    let mut seen = vec![false; t];
+    let mut st = ContactStats {
+        count: vec![0; groups],
+        weight: vec![0.0; groups],
+        sum: vec![0.0; groups * g],
+        expr: vec![0.0; groups * g],
+    };
+    // Neighbourhood maximum of each type, and the types seen, reset after each cell.
+    let mut best = vec![0.0f64; t];
     let mut list = Vec::with_capacity(8);
     for i in 0..graph.n {
         list.clear();
         for &j in graph.neighbors_of(i) {
-            let b = labels[j as usize] as usize;
-            if !seen[b] {
-                seen[b] = true;
-                list.push(b);
+            for (b, w) in comp.row(order[j as usize]) {
+                if best[b] == 0.0 {
+                    list.push(b);
+                }
+                best[b] = best[b].max(w);
             }
         }
-        let a = labels[i] as usize;
-        for &b in &list {
-            seen[b] = false;
-            let gi = (niche[i] as usize * t + a) * t + b;
-            st.count[gi] += 1;
-            for k in x.indptr[i]..x.indptr[i + 1] {
-                let idx = gi * g + x.genes[k] as usize;
-                st.sum[idx] += x.values[k];
-                st.expr[idx] += 1;
+        for (a, pa) in comp.row(order[i]) {
+            for &b in &list {
+                let w = pa * best[b];
+                let gi = (niche[i] as usize * t + a) * t + b;
+                st.count[gi] += 1;
+                st.weight[gi] += w;
+                for k in x.indptr[i]..x.indptr[i + 1] {
+                    let idx = gi * g + x.genes[k] as usize;
+                    st.sum[idx] += w * x.values[k];
+                    st.expr[idx] += w;
+                }
             }
+        }
+        for &b in &list {
+            best[b] = 0.0;
         }
     }
     st
 }
 
 fn side(st: &ContactStats, gi: usize, g: usize, genes: &[usize]) -> (f64, f64) {
-    let c = st.count[gi] as f64;
+    let c = st.weight[gi];
     let mut mean = f64::INFINITY;
     let mut frac = f64::INFINITY;
     for &k in genes {
         mean = mean.min(st.sum[gi * g + k] / c);
-        frac = frac.min(st.expr[gi * g + k] as f64 / c);
+        frac = frac.min(st.expr[gi * g + k] / c);
     }
     (mean, frac)
 }
@@ -140,7 +235,7 @@ fn scores(
         .map(|&(n, a, b, p)| {
             let gs = (n as usize * t + a as usize) * t + b as usize;
             let gr = (n as usize * t + b as usize) * t + a as usize;
-            if st.count[gs] == 0 || st.count[gr] == 0 {
+            if st.weight[gs] <= 0.0 || st.weight[gr] <= 0.0 {
                 return (0.0, 0.0, 0.0);
             }
             let (lm, lf) = side(st, gs, g, &pairs[p].ligand_genes);
@@ -163,27 +258,26 @@ pub struct CommParams {
 }
 
 /// Scores every pair for every (niche, sender type, receiver type) in contact. `graph` must be
-/// symmetric (contacts are mutual).
-#[allow(clippy::too_many_arguments)]
+/// symmetric (contacts are mutual); `comp` has a row per graph node, `niche[i] < n_niches`.
 pub fn communicate(
     graph: &NeighborGraph,
-    labels: &[u32],
+    comp: &Composition,
     niche: &[u32],
-    n_types: usize,
     n_niches: usize,
     x: &PairExpression,
     pairs: &[ResolvedPair],
     params: CommParams,
 ) -> Vec<CommRow> {
-    let (t, g) = (n_types, x.n_genes);
-    let obs = contact_stats(graph, labels, niche, t, n_niches, x);
+    let (t, g) = (comp.n_types, x.n_genes);
+    let identity: Vec<usize> = (0..comp.len()).collect();
+    let obs = contact_stats(graph, comp, &identity, niche, n_niches, x);
     let mut keys = Vec::new();
     for n in 0..n_niches as u32 {
         for a in 0..t as u32 {
             for b in 0..t as u32 {
                 let gs = (n as usize * t + a as usize) * t + b as usize;
                 let gr = (n as usize * t + b as usize) * t + a as usize;
-                if obs.count[gs] > 0 && obs.count[gr] > 0 {
+                if obs.weight[gs] > 0.0 && obs.weight[gr] > 0.0 {
                     for p in 0..pairs.len() {
                         keys.push((n, a, b, p));
                     }
@@ -201,15 +295,15 @@ pub fn communicate(
         .into_par_iter()
         .map(|r| {
             let mut rng = ChaCha8Rng::seed_from_u64(item_seed(params.seed, r));
-            let mut perm = labels.to_vec();
+            let mut order = identity.clone();
             for m in &members {
-                let mut l: Vec<u32> = m.iter().map(|&i| labels[i]).collect();
+                let mut l = m.clone();
                 l.shuffle(&mut rng);
                 for (&i, v) in m.iter().zip(l) {
-                    perm[i] = v;
+                    order[i] = v;
                 }
             }
-            let st = contact_stats(graph, &perm, niche, t, n_niches, x);
+            let st = contact_stats(graph, comp, &order, niche, n_niches, x);
             scores(&st, &keys, pairs, t, g, params.threshold)
                 .iter()
                 .zip(&observed)
@@ -307,14 +401,116 @@ mod tests {
             receptor_genes: vec![1],
         }];
         let params = CommParams { threshold: 0.1, perms: 99, seed: 3 };
-        let rows = communicate(&g, &labels, &vec![0; n], 2, 1, &x, &pairs, params);
+        let comp = Composition::from_labels(&labels, 2);
+        let rows = communicate(&g, &comp, &vec![0; n], 1, &x, &pairs, params);
         let fwd = rows.iter().find(|r| r.sender == 0 && r.receiver == 1).unwrap();
         assert!((fwd.score - 1.5).abs() < 1e-12, "{fwd:?}");
         assert!(fwd.p <= 0.05, "{fwd:?}");
         let back = rows.iter().find(|r| r.sender == 1 && r.receiver == 0).unwrap();
         assert_eq!(back.score, 0.0);
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let rows1 = one.install(|| communicate(&g, &labels, &vec![0; n], 2, 1, &x, &pairs, params));
+        let rows1 = one.install(|| communicate(&g, &comp, &vec![0; n], 1, &x, &pairs, params));
         assert_eq!(rows, rows1);
+    }
+
+    /// Three spots in a row, 0 - 1 - 2: spot 0 is all type A, spot 1 half A half B, spot 2 all B; gene L
+    /// (the ligand) is 2, 1, 0 and gene R (the receptor) 0, 1, 3. Worked by hand in the comments.
+    #[test]
+    fn proportion_weights_match_the_hand_computation() {
+        let g = NeighborGraph::from_edges(
+            3,
+            vec![(0, 1, 1.0, 1.0), (1, 0, 1.0, 1.0), (1, 2, 1.0, 1.0), (2, 1, 1.0, 1.0)],
+            false,
+        );
+        let comp = Composition::from_entries(3, 2, &[(0, 0, 1.0), (1, 1, 0.5), (1, 0, 0.5), (2, 1, 1.0), (2, 0, 0.0)]);
+        assert_eq!(comp.types, vec![0, 0, 1, 1], "sorted by type, zero weights dropped");
+        let x = PairExpression {
+            indptr: vec![0, 1, 3, 4],
+            genes: vec![0, 0, 1, 1],
+            values: vec![2.0, 1.0, 1.0, 3.0],
+            n_genes: 2,
+        };
+        let pairs = vec![ResolvedPair {
+            ligand: "L".into(),
+            receptor: "R".into(),
+            ligand_genes: vec![0],
+            receptor_genes: vec![1],
+        }];
+        let params = CommParams { threshold: 0.1, perms: 0, seed: 0 };
+        let rows = communicate(&g, &comp, &[0, 0, 0], 1, &x, &pairs, params);
+        let get = |a: u32, b: u32| rows.iter().find(|r| r.sender == a && r.receiver == b).unwrap();
+        // A -> B. Neighbourhood maxima of B: 0.5, 1, 0.5; sender weights pi(A) * max B = 0.5, 0.5, 0:
+        // ligand (0.5 * 2 + 0.5 * 1) / 1 = 1.5. Receiver weights pi(B) * max A = 0, 0.5, 0.5:
+        // receptor (0.5 * 1 + 0.5 * 3) / 1 = 2. Score (1.5 + 2) / 2.
+        let ab = get(0, 1);
+        assert_eq!((ab.n_senders, ab.n_receivers), (2, 2));
+        assert!((ab.ligand_mean - 1.5).abs() < 1e-12 && (ab.receptor_mean - 2.0).abs() < 1e-12, "{ab:?}");
+        assert!((ab.score - 1.75).abs() < 1e-12, "{ab:?}");
+        assert!(ab.p.is_nan() && ab.q.is_nan(), "no permutations: no p-values");
+        // B -> A: senders 0, 0.5, 0.5: ligand 0.5, fraction 0.5; receivers 0.5, 0.5, 0: receptor 0.5.
+        let ba = get(1, 0);
+        assert!((ba.score - 0.5).abs() < 1e-12, "{ba:?}");
+        // A -> A: senders 0.5, 0.5, 0 (ligand 1.5), receivers the same (receptor 0.5).
+        let aa = get(0, 0);
+        assert!((aa.ligand_mean - 1.5).abs() < 1e-12 && (aa.score - 1.0).abs() < 1e-12, "{aa:?}");
+        // A fraction threshold above 0.5 zeroes B -> A only.
+        let strict = communicate(&g, &comp, &[0, 0, 0], 1, &x, &pairs, CommParams { threshold: 0.6, ..params });
+        let s = |a: u32, b: u32| strict.iter().find(|r| r.sender == a && r.receiver == b).unwrap().score;
+        assert_eq!((s(1, 0), s(0, 0)), (0.0, 0.0));
+        assert!((s(0, 1) - 1.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_hot_proportions_equal_labels_and_mixed_spots_keep_the_signal() {
+        // The strip of the first test, as proportions: one-hot gives exactly the label result.
+        let w = 20usize;
+        let n = 2 * w;
+        let mut e = vec![];
+        for r in 0..2 {
+            for c in 0..w {
+                let i = (r * w + c) as u32;
+                if c + 1 < w {
+                    e.push((i, i + 1, 1.0, 1.0));
+                    e.push((i + 1, i, 1.0, 1.0));
+                }
+                if r == 0 {
+                    e.push((i, i + w as u32, 1.0, 1.0));
+                    e.push((i + w as u32, i, 1.0, 1.0));
+                }
+            }
+        }
+        let g = NeighborGraph::from_edges(n, e, false);
+        let labels: Vec<u32> = (0..n).map(|i| (i % w % 2) as u32).collect();
+        let mut indptr = vec![0];
+        let (mut genes, mut values) = (vec![], vec![]);
+        for &l in &labels {
+            genes.push(l);
+            values.push(if l == 0 { 2.0 } else { 1.0 });
+            indptr.push(genes.len());
+        }
+        let x = PairExpression { indptr, genes, values, n_genes: 2 };
+        let pairs = vec![ResolvedPair {
+            ligand: "L".into(),
+            receptor: "R".into(),
+            ligand_genes: vec![0],
+            receptor_genes: vec![1],
+        }];
+        let params = CommParams { threshold: 0.1, perms: 99, seed: 5 };
+        let niche = vec![0; n];
+        let by_labels = communicate(&g, &Composition::from_labels(&labels, 2), &niche, 1, &x, &pairs, params);
+        let entries: Vec<(usize, u32, f64)> = labels.iter().enumerate().map(|(i, &l)| (i, l, 1.0)).collect();
+        let one_hot = communicate(&g, &Composition::from_entries(n, 2, &entries), &niche, 1, &x, &pairs, params);
+        assert_eq!(by_labels, one_hot);
+        // Spots 80/20 mixtures: the ligand stays with the sender-rich spots, so A -> B stays significant.
+        let mixed: Vec<(usize, u32, f64)> =
+            labels.iter().enumerate().flat_map(|(i, &l)| [(i, l, 0.8), (i, 1 - l, 0.2)]).collect();
+        let comp = Composition::from_entries(n, 2, &mixed);
+        let rows = communicate(&g, &comp, &niche, 1, &x, &pairs, params);
+        let ab = rows.iter().find(|r| r.sender == 0 && r.receiver == 1).unwrap();
+        // Sender weights 0.8 * 0.8 on A-rich spots (ligand 2), 0.2 * 0.8 on B-rich ones (no ligand).
+        assert!((ab.ligand_mean - 2.0 * 0.64 / 0.8).abs() < 1e-12, "{ab:?}");
+        assert!(ab.p <= 0.05, "{ab:?}");
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(rows, one.install(|| communicate(&g, &comp, &niche, 1, &x, &pairs, params)));
     }
 }

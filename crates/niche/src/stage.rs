@@ -2,7 +2,7 @@
 //! algorithms and write the documented Parquet files (`docs/formats.md`) atomically with provenance.
 
 use crate::cluster::{self, Points};
-use crate::communication::{self, CommParams, PairExpression, ResolvedPair};
+use crate::communication::{self, CommParams, Composition, PairExpression, ResolvedPair};
 use crate::compare::{self, CellRows, TestKind};
 use crate::metrics;
 use crate::programs::{load_programs, resolve_programs, symbol_index};
@@ -396,47 +396,53 @@ fn cell_index(cells: &CellTable) -> HashMap<&str, usize> {
     cells.cell_id.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect()
 }
 
-/// Reads the composition of each cell: labels (one-hot) or proportions (long form).
-fn read_composition(cells: &CellTable, input: &NicheInput, labels: &str) -> Result<Vec<(usize, String, f64)>> {
+/// Reads deconvolved proportions (`proportions.parquet` in `dir`, long form) as `(row of cells, cell type,
+/// proportion)`, positive finite proportions only; an error when no cell id matches `dataset`.
+pub fn read_proportions(cells: &CellTable, dir: &Path, dataset: &Path) -> Result<Vec<(usize, String, f64)>> {
+    let path = in_dir(dir, "proportions.parquet");
+    let t = Table::read(&path)?;
+    let ids = t.utf8("cell_id")?;
+    let types = t.utf8("cell_type")?;
+    let prop = t.f64("proportion")?;
+    let idx = cell_index(cells);
+    let mut matched = 0usize;
     let mut out = Vec::new();
-    if let Some(pp) = &input.proportions {
-        let path = in_dir(pp, "proportions.parquet");
-        let t = Table::read(&path)?;
-        let ids = t.utf8("cell_id")?;
-        let types = t.utf8("cell_type")?;
-        let prop = t.f64("proportion")?;
-        let idx = cell_index(cells);
-        let mut matched = 0usize;
-        for k in 0..ids.len() {
-            if let Some(&i) = idx.get(ids[k].as_str()) {
-                matched += 1;
-                if prop[k].is_finite() && prop[k] > 0.0 {
-                    out.push((i, types[k].clone(), prop[k]));
-                }
-            }
-        }
-        if matched == 0 {
-            return Err(Error::input(
-                &path,
-                "column `cell_id`",
-                format!("no cell id matches {}: was it made from another dataset?", input.dataset.display()),
-            ));
-        }
-    } else {
-        let col = cells.get(labels).ok_or_else(|| {
-            Error::input(
-                input.dataset.join("cells.parquet"),
-                format!("column `{labels}`"),
-                "missing: give cell-type labels with --labels COLUMN or deconvolved proportions with --proportions DIR",
-            )
-        })?;
-        for (i, l) in col.as_text().into_iter().enumerate() {
-            if let Some(l) = l.filter(|s| !s.is_empty()) {
-                out.push((i, l, 1.0));
+    for k in 0..ids.len() {
+        if let Some(&i) = idx.get(ids[k].as_str()) {
+            matched += 1;
+            if prop[k].is_finite() && prop[k] > 0.0 {
+                out.push((i, types[k].clone(), prop[k]));
             }
         }
     }
+    if matched == 0 {
+        return Err(Error::input(
+            &path,
+            "column `cell_id`",
+            format!("no cell id matches {}: was it made from another dataset?", dataset.display()),
+        ));
+    }
     Ok(out)
+}
+
+/// Reads the composition of each cell: labels (one-hot) or proportions (long form).
+fn read_composition(cells: &CellTable, input: &NicheInput, labels: &str) -> Result<Vec<(usize, String, f64)>> {
+    if let Some(pp) = &input.proportions {
+        return read_proportions(cells, pp, &input.dataset);
+    }
+    let col = cells.get(labels).ok_or_else(|| {
+        Error::input(
+            input.dataset.join("cells.parquet"),
+            format!("column `{labels}`"),
+            "missing: give cell-type labels with --labels COLUMN or deconvolved proportions with --proportions DIR",
+        )
+    })?;
+    Ok(col
+        .as_text()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, l)| l.filter(|s| !s.is_empty()).map(|l| (i, l, 1.0)))
+        .collect())
 }
 
 /// Reads `programs.parquet`: smoothed scores per program (rows aligned with `cells`).
@@ -1085,11 +1091,14 @@ fn resolve_partner(name: &str, idx: &HashMap<String, usize>) -> Option<Vec<usize
     parts.iter().map(|p| idx.get(&p.to_ascii_uppercase()).copied()).collect()
 }
 
-/// Runs `communicate` for one sample.
+/// Runs `communicate` for one sample: with `proportions` (a `deconvolve` output folder or its
+/// `proportions.parquet`) the compositions are the deconvolved proportions of each spot, else the one-hot
+/// `labels` column of cells.parquet (see [`communication`]).
 pub fn run_communicate(
     dataset: &Path,
     graph: &Path,
     niches: Option<&Path>,
+    proportions: Option<&Path>,
     out: &Path,
     p: &CommunicateParams,
     prov: Provenance,
@@ -1098,25 +1107,48 @@ pub fn run_communicate(
     let genes = read_genes(dataset)?;
     let n = cells.len();
     let g = symmetrised(&read_graph(graph, n)?);
-    let col = cells.get(&p.labels).ok_or_else(|| {
-        Error::input(
-            dataset.join("cells.parquet"),
-            format!("column `{}`", p.labels),
-            "missing: communication needs cell-type labels (--labels COLUMN)",
-        )
-    })?;
-    let text = col.as_text();
-    let mut types: Vec<String> = text.iter().flatten().cloned().collect();
-    types.sort();
-    types.dedup();
-    let unlabelled = "unlabelled".to_string();
-    if text.iter().any(|l| l.is_none()) {
-        types.push(unlabelled.clone());
-    }
-    let labels: Vec<u32> = text
-        .iter()
-        .map(|l| types.iter().position(|t| Some(t) == l.as_ref().or(Some(&unlabelled))).unwrap_or(0) as u32)
-        .collect();
+    let mut warnings = Vec::new();
+    let (types, comp) = match proportions {
+        Some(pp) => {
+            let entries = read_proportions(&cells, pp, dataset)?;
+            let mut types: Vec<String> = entries.iter().map(|e| e.1.clone()).collect();
+            types.sort();
+            types.dedup();
+            let coded: Vec<(usize, u32, f64)> =
+                entries.iter().map(|(i, t, w)| (*i, types.binary_search(t).unwrap_or(0) as u32, *w)).collect();
+            let comp = Composition::from_entries(n, types.len(), &coded);
+            let without = (0..n).filter(|&i| comp.indptr[i] == comp.indptr[i + 1]).count();
+            if without > 0 {
+                warnings.push(format!(
+                    "{without} of {n} spots have no deconvolved proportions (dropped by deconvolution): they send and receive nothing"
+                ));
+            }
+            (types, comp)
+        }
+        None => {
+            let col = cells.get(&p.labels).ok_or_else(|| {
+                Error::input(
+                    dataset.join("cells.parquet"),
+                    format!("column `{}`", p.labels),
+                    "missing: communication needs cell-type labels (--labels COLUMN) or, for spots, deconvolved proportions (--proportions DIR)",
+                )
+            })?;
+            let text = col.as_text();
+            let mut types: Vec<String> = text.iter().flatten().cloned().collect();
+            types.sort();
+            types.dedup();
+            let unlabelled = "unlabelled".to_string();
+            if text.iter().any(|l| l.is_none()) {
+                types.push(unlabelled.clone());
+            }
+            let labels: Vec<u32> = text
+                .iter()
+                .map(|l| types.iter().position(|t| Some(t) == l.as_ref().or(Some(&unlabelled))).unwrap_or(0) as u32)
+                .collect();
+            let comp = Composition::from_labels(&labels, types.len());
+            (types, comp)
+        }
+    };
     // Niches.
     let (niche, n_niches) = match niches {
         Some(np) => {
@@ -1176,7 +1208,6 @@ pub fn run_communicate(
             .collect()
     };
     let mut pairs = Vec::new();
-    let mut warnings = Vec::new();
     let mut skipped = Vec::new();
     for (l, r) in &pair_names {
         match (resolve_partner(l, &idx), resolve_partner(r, &idx)) {
@@ -1220,9 +1251,8 @@ pub fn run_communicate(
     drop(counts);
     let rows = communication::communicate(
         &g,
-        &labels,
+        &comp,
         &niche,
-        types.len(),
         n_niches,
         &x,
         &pairs,

@@ -475,6 +475,13 @@ fn sample_section(s: &Sample, id: &str, pal: &Palettes, opts: &ReportOptions, fi
                 "<p class=\"howto\">Top ligand-receptor pairs of each niche by score. Dot size: score (relative to \
                 the largest shown); colour: −log10 q (yellow = strongest evidence).</p>",
             );
+            if communication_from_proportions(s) {
+                h.push_str(
+                    "<p class=\"howto\">Scored on spots from their deconvolved proportions: the ligand weighted by \
+                    the sender spot's proportion of the sender type, the receptor by the receiver spot's proportion \
+                    of the receiver type (neighbouring spots only).</p>",
+                );
+            }
             h.push_str(&format!("<div class=\"grid\">{}</div>", figure(&fid, "Communication dot plot.")));
             h.push_str("<details><summary>Rows shown</summary>");
             h.push_str(&table(&tab));
@@ -590,6 +597,15 @@ fn key_programs(s: &Sample, opts: &ReportOptions) -> Vec<String> {
         }
     }
     keys
+}
+
+/// Whether the sample's communication.parquet was scored from deconvolved proportions (its provenance's
+/// command line has `--proportions`).
+fn communication_from_proportions(s: &Sample) -> bool {
+    s.files.iter().filter(|f| f.path.ends_with("communication.parquet")).any(|f| {
+        let argv = f.provenance.as_ref().and_then(|p| p.get("command_line")).and_then(|c| c.as_array());
+        argv.is_some_and(|a| a.iter().any(|w| w.as_str() == Some("--proportions")))
+    })
 }
 
 fn communication_figure(

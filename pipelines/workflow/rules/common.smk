@@ -5,6 +5,7 @@
 # commands and write the same files. This file only turns that plan into rule inputs, outputs and shells.
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -67,6 +68,25 @@ def step(stage, wildcards):
 def step_inputs(stage):
     """Input function: the files and folders the step reads."""
     return lambda wildcards: step(stage, wildcards)["inputs"]
+
+
+def raw_files(wildcards):
+    """Input function of ingest: every file below the sample sheet's path(s), sorted.
+
+    Snakemake judges a folder input by the folder's own modification time, which changes when a file is
+    added or removed but not when one is rewritten; listing the files makes a changed raw input re-run
+    ingest (and, through its output, the stages after it). A path that does not exist is returned as is,
+    so Snakemake reports it as a missing input.
+    """
+    files = []
+    for path in step("ingest", wildcards)["inputs"]:
+        if os.path.isdir(path):
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                files.extend(os.path.join(root, n) for n in sorted(names))
+        else:
+            files.append(path)
+    return files
 
 
 def step_command(stage):

@@ -1,9 +1,10 @@
 # ingest: vendor output -> <output>/<sample>/dataset/ (a `format: dataset` folder is copied as is).
+# Its inputs are the raw files themselves (raw_files in common.smk), so changing one re-runs ingest.
 
 
 rule ingest:
     input:
-        step_inputs("ingest"),
+        raw_files,
     output:
         directory(f"{OUT}/{{sample}}/dataset"),
     log:

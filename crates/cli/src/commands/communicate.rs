@@ -8,10 +8,10 @@ use tmescope_niche::stage::{run_communicate, CommunicateParams};
 /// Options of `tmescope communicate`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  tmescope communicate s1 --graph s1_graph --niches s1_niches -o s1_comm\n  tmescope communicate s1 --graph g -o c --pairs cellphonedb_interactions.csv --perms 200\n  tmescope communicate s1 --graph g -o c --pairs omnipath.tsv --replace-pairs"
+    after_help = "Examples:\n  tmescope communicate s1 --graph s1_graph --niches s1_niches -o s1_comm\n  tmescope communicate spots --graph spots_graph --niches spots_niches --proportions spots_deconv -o spots_comm\n  tmescope communicate s1 --graph g -o c --pairs cellphonedb_interactions.csv --perms 200\n  tmescope communicate s1 --graph g -o c --pairs omnipath.tsv --replace-pairs"
 )]
 pub struct Args {
-    /// Dataset folder (needs a cell-type label column).
+    /// Dataset folder (needs a cell-type label column, or --proportions for spots).
     pub dataset: PathBuf,
     /// Neighbour graph folder or edges.parquet.
     #[arg(long, value_name = "DIR")]
@@ -19,6 +19,11 @@ pub struct Args {
     /// `niches` output folder (scores per niche; default: one niche for the whole sample).
     #[arg(long, value_name = "DIR")]
     pub niches: Option<PathBuf>,
+    /// `deconvolve` output folder (or its proportions.parquet): score spots by their deconvolved cell-type
+    /// proportions instead of a label column (the ligand weighted by the sender's proportion of the sender
+    /// type, the receptor by the receiver's proportion of the receiver type; docs/niches.md).
+    #[arg(long, value_name = "DIR")]
+    pub proportions: Option<PathBuf>,
     /// Output folder (communication.parquet).
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
@@ -35,7 +40,7 @@ pub struct Args {
     /// Minimum fraction of senders expressing the ligand and of receivers expressing the receptor.
     #[arg(long, default_value_t = 0.1)]
     pub threshold: f64,
-    /// Cell-type label column of cells.parquet.
+    /// Cell-type label column of cells.parquet (ignored with --proportions).
     #[arg(long, default_value = "cell_type")]
     pub labels: String,
     /// Seed of the permutations.
@@ -58,11 +63,12 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         .with_inputs(&a.dataset)?
         .with_inputs(&a.graph)?
         .with_seed(a.seed);
-    for p in [&a.niches, &a.pairs].into_iter().flatten() {
+    for p in [&a.niches, &a.proportions, &a.pairs].into_iter().flatten() {
         prov = prov.with_inputs(p)?;
     }
     let sp = ctx.spinner("communication");
-    let s = run_communicate(&a.dataset, &a.graph, a.niches.as_deref(), &a.output, &params, prov)?;
+    let s =
+        run_communicate(&a.dataset, &a.graph, a.niches.as_deref(), a.proportions.as_deref(), &a.output, &params, prov)?;
     sp.finish_and_clear();
     for w in &s.warnings {
         eprintln!("warning: {w}");

@@ -16,6 +16,7 @@ use tmescope_sim::SimulationSummary;
 #[command(after_help = "Examples:
   tmescope demo
   tmescope demo -o /tmp/demo --seed 3
+  tmescope demo -o /tmp/quick --cells 1500 --sigma 0.8
 
 Simulates 2 patients x pre/post therapy (Xenium-like cells and Visium-like spots of the same sections)
 plus a labelled reference into DIR/data/, then runs each available stage into DIR/<stage>/.")]
@@ -32,6 +33,10 @@ pub struct Args {
     /// Only simulate and check the cohort; do not run the pipeline stages on it.
     #[arg(long)]
     pub no_pipeline: bool,
+    /// Fixed RCTD noise parameter for deconvolution (default: chosen from the data; fixing it skips the
+    /// search, e.g. for a quick look).
+    #[arg(long, value_name = "SIGMA")]
+    pub sigma: Option<f64>,
 }
 
 /// One thing the demo produced, for the final summary.
@@ -58,6 +63,8 @@ pub struct DemoState {
     pub products: Vec<Product>,
     /// Stage names and wall time in seconds.
     pub timings: Vec<(String, f64)>,
+    /// Fixed deconvolution sigma (`--sigma`), if any.
+    pub sigma: Option<f64>,
 }
 
 impl DemoState {
@@ -107,6 +114,7 @@ pub fn step_simulate(args: &Args, ctx: &Context) -> anyhow::Result<DemoState> {
         simulation,
         products: vec![],
         timings: vec![("simulate".into(), start.elapsed().as_secs_f64())],
+        sigma: args.sigma,
     };
     let sections = state.simulation.sections.clone();
     for s in &sections {
@@ -166,19 +174,16 @@ pub fn step_check_datasets(state: &mut DemoState, ctx: &Context) -> anyhow::Resu
 }
 
 /// The pipeline configuration the demo runs: every stage on the Visium-like sections, deconvolved against
-/// the simulated reference. `communicate` is left out because spots carry proportions, not per-cell labels.
-pub fn demo_pipeline_toml() -> String {
-    let stages = crate::pipeline::plan::Stage::ALL
-        .iter()
-        .map(|s| s.name())
-        .filter(|s| *s != "communicate")
-        .map(|s| format!("\"{s}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+/// the simulated reference (communication scores the spots by their deconvolved proportions).
+/// `deconvolve.sigma` fixes RCTD's noise parameter when given (skips the sigma search).
+pub fn demo_pipeline_toml(sigma: Option<f64>) -> String {
+    let stages = crate::pipeline::plan::Stage::ALL.iter().map(|s| format!("\"{}\"", s.name())).collect::<Vec<_>>();
+    let sigma = sigma.map(|s| format!("sigma = {s}\n")).unwrap_or_default();
     format!(
         "# Written by `tmescope demo`; rerun with `tmescope run --config pipeline.toml`.\n\
-         samples = \"data/samples_visium.csv\"\noutput = \"results\"\nstages = [{stages}]\n\n\
-         [deconvolve]\nreference = \"data/reference\"\n"
+         samples = \"data/samples_visium.csv\"\noutput = \"results\"\nstages = [{}]\n\n\
+         [deconvolve]\nreference = \"data/reference\"\n{sigma}\n[communicate]\nperms = 200\n",
+        stages.join(", ")
     )
 }
 
@@ -188,7 +193,8 @@ pub fn step_pipeline(state: &mut DemoState, ctx: &Context) -> anyhow::Result<()>
     use crate::pipeline::{config, plan, runner};
     let start = Instant::now();
     let config_path = state.root.join("pipeline.toml");
-    std::fs::write(&config_path, demo_pipeline_toml()).map_err(|e| tmescope_core::Error::io(&config_path, e))?;
+    std::fs::write(&config_path, demo_pipeline_toml(state.sigma))
+        .map_err(|e| tmescope_core::Error::io(&config_path, e))?;
     let loaded = config::load(&config_path)?;
     let mut the_plan = plan::build(&loaded)?;
     the_plan.threads = ctx.threads;

@@ -162,6 +162,9 @@ pub struct NichesConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CommunicateConfig {
+    /// Cell label column instead of the deconvolved proportions (default: the proportions when
+    /// deconvolution runs, else the stage's default labels, `cell_type`).
+    pub labels: Option<String>,
     /// Ligand-receptor pair table (CellPhoneDB- or OmniPath-style) instead of the shipped TME list.
     /// Relative to the config file's folder.
     pub pairs: Option<String>,
@@ -435,6 +438,9 @@ extra_args = []
 extra_args = []
 
 [communicate]
+# Cell label column instead of the deconvolved proportions (default: the proportions when deconvolution
+# runs, else the stage's default labels).
+# labels = "cell_type"
 # Ligand-receptor pairs (CellPhoneDB- or OmniPath-style table) instead of the shipped TME list.
 # pairs = "pairs.tsv"
 # Permutations of the communication test.

@@ -5,7 +5,9 @@
 //! - the tool version is this one,
 //! - the command line, without the program name and the options that never change results (`--threads`,
 //!   `-q`, `-v`), equals the one the plan would run now (so every parameter is the same),
-//! - every input file it records still has the same size and SHA-256.
+//! - every input file it records still has the same size and SHA-256,
+//! - for `ingest`, no file was added below a raw input folder (a vendor folder or a dataset folder from
+//!   the sample sheet): ingest records every file below it, so a new file is a changed input.
 //!
 //! Content hashes rather than modification times mean that an upstream stage rerun that produces the same
 //! bytes does not force its downstream stages to rerun. Cost: one read of every input (SHA-256, about
@@ -17,7 +19,7 @@
 //! output's files with sizes and modification times (so an output rewritten by another tool, e.g.
 //! Snakemake, is not mistaken for this run's).
 
-use super::plan::{Action, Step};
+use super::plan::{Action, Stage, Step};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tmescope_core::parquet_io::Table;
@@ -144,6 +146,23 @@ fn changed_input(inputs: &[InputFile]) -> Option<String> {
     None
 }
 
+/// For `ingest`, the first file below a raw input folder that the recorded inputs do not list (a file
+/// added since the step ran); other stages may record only the files they read, so they are not checked.
+fn added_input(step: &Step, recorded: &[InputFile]) -> Option<String> {
+    if step.stage != Stage::Ingest {
+        return None;
+    }
+    for dir in step.inputs.iter().filter(|p| p.is_dir()) {
+        let Ok(files) = files_below(dir) else {
+            return Some(format!("input {} unreadable", dir.display()));
+        };
+        if let Some(f) = files.iter().find(|f| !recorded.iter().any(|r| Path::new(&r.path) == f.as_path())) {
+            return Some(format!("input {} added", f.display()));
+        }
+    }
+    None
+}
+
 /// Checks `step` (see the module docs).
 pub fn check(plan_output: &Path, step: &Step) -> Freshness {
     if !step.output.is_dir() {
@@ -159,7 +178,7 @@ pub fn check(plan_output: &Path, step: &Step) -> Freshness {
             if had != want {
                 return Freshness::Stale("parameters changed".into());
             }
-            return match changed_input(&prov.inputs) {
+            return match changed_input(&prov.inputs).or_else(|| added_input(step, &prov.inputs)) {
                 Some(why) => Freshness::Stale(why),
                 None => Freshness::UpToDate,
             };
@@ -178,7 +197,7 @@ pub fn check(plan_output: &Path, step: &Step) -> Freshness {
     if output_listing(&step.output).ok().as_ref() != Some(&stamp.outputs) {
         return Freshness::Stale("output changed since it was made".into());
     }
-    match changed_input(&stamp.inputs) {
+    match changed_input(&stamp.inputs).or_else(|| added_input(step, &stamp.inputs)) {
         Some(why) => Freshness::Stale(why),
         None => Freshness::UpToDate,
     }
@@ -271,6 +290,12 @@ mod tests {
             Freshness::Stale(format!("input {} changed", src.join("cells.parquet").display()))
         );
         std::fs::write(src.join("cells.parquet"), "x").unwrap();
+        assert_eq!(check(&out, &step), Freshness::UpToDate);
+        // A file added below the raw input folder is a changed input too.
+        std::fs::create_dir(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/more.csv"), "m").unwrap();
+        assert_eq!(check(&out, &step), Freshness::Stale(format!("input {} added", src.join("sub/more.csv").display())));
+        std::fs::remove_dir_all(src.join("sub")).unwrap();
         assert_eq!(check(&out, &step), Freshness::UpToDate);
         std::fs::write(step.output.join("extra.txt"), "z").unwrap();
         assert!(matches!(check(&out, &step), Freshness::Stale(_)));

@@ -328,8 +328,17 @@ pub fn build_from_rows(loaded: &LoadedConfig, rows: &[SampleRow]) -> Plan {
                         argv.extend(["--niches".into(), path_str(&niches)]);
                         inputs.push(niches);
                     }
-                    argv.extend(["-o".into(), o]);
                     let cm = &c.communicate;
+                    // Spots carry deconvolved proportions, not labels (as for stats and niches).
+                    match (&cm.labels, &deconv) {
+                        (Some(l), _) => argv.extend(["--labels".into(), l.clone()]),
+                        (None, Some(d)) => {
+                            argv.extend(["--proportions".into(), path_str(d)]);
+                            inputs.push(d.clone());
+                        }
+                        (None, None) => {}
+                    }
+                    argv.extend(["-o".into(), o]);
                     let pairs = cm.pairs.as_ref().map(|p| path_str(&loaded.resolve(p)));
                     push_opt(&mut argv, "--pairs", &pairs);
                     push_opt(&mut argv, "--perms", &cm.perms);
@@ -439,6 +448,21 @@ mod tests {
         assert!(ingest.shell_line("tmescope").ends_with("--meta condition=pre"));
         let report = plan.steps.last().unwrap();
         assert!(report.needs.len() > 10);
+        // Spots: communicate reads the deconvolved proportions (and depends on deconvolve).
+        let comm = plan.steps.iter().find(|s| s.label() == "communicate s1").unwrap();
+        assert!(comm.shell_line("tmescope").contains("--proportions cfg/results/s1/deconvolution -o"));
+        assert!(comm.needs.contains(&2), "{:?}", comm.needs);
+    }
+
+    #[test]
+    fn communicate_labels_replace_the_proportions() {
+        let mut c = PipelineConfig::default();
+        c.deconvolve.reference = "ref".into();
+        c.communicate.labels = Some("cell_type".into());
+        let plan = build_from_rows(&loaded(c), &rows());
+        let comm = plan.steps.iter().find(|s| s.label() == "communicate s1").unwrap();
+        let line = comm.shell_line("tmescope");
+        assert!(line.contains("--labels cell_type") && !line.contains("--proportions"), "{line}");
     }
 
     #[test]

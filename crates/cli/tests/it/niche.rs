@@ -473,3 +473,56 @@ fn bad_inputs_are_explained() {
     let rules = ok(["niches", "--print-rules"]);
     assert!(rules.contains("[[state]]") && rules.contains("immune-excluded"));
 }
+
+/// `communicate --proportions`: one-hot proportions made from the labels give the label result exactly
+/// (the spot path generalises the cell path); missing labels and foreign proportions are explained.
+#[test]
+fn communicate_from_proportions_matches_labels_and_explains_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, g, _) = quadrants(tmp.path());
+    let cells = Table::read(&ds.join("cells.parquet")).unwrap();
+    let (ids, types) = (cells.utf8("cell_id").unwrap(), cells.utf8("cell_type").unwrap());
+    let deconv = tmp.path().join("deconv");
+    std::fs::create_dir_all(&deconv).unwrap();
+    tmescope_report::example::write_text_columns(
+        &deconv.join("proportions.parquet"),
+        &[("cell_id", ids.clone()), ("cell_type", types.clone()), ("proportion", vec!["1".to_string(); ids.len()])],
+    )
+    .unwrap();
+    let comm = |extra: &[&std::ffi::OsStr], out: &Path| -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["communicate".into(), ds.clone().into(), "--graph".into(), g.clone().into(), "--perms".into()];
+        args.extend(["30".into(), "-o".into(), out.as_os_str().to_owned()]);
+        args.extend(extra.iter().map(|e| e.to_os_string()));
+        args
+    };
+    let (by_labels, by_props) = (tmp.path().join("cl"), tmp.path().join("cp"));
+    ok(comm(&[], &by_labels));
+    ok(comm(&["--proportions".as_ref(), deconv.as_os_str()], &by_props));
+    let (a, b) = (
+        Table::read(&by_labels.join("communication.parquet")).unwrap(),
+        Table::read(&by_props.join("communication.parquet")).unwrap(),
+    );
+    assert!(a.num_rows() > 0);
+    for col in ["sender", "receiver", "ligand", "receptor"] {
+        assert_eq!(a.utf8(col).unwrap(), b.utf8(col).unwrap(), "{col}");
+    }
+    for col in ["score", "ligand_mean", "receptor_mean", "p"] {
+        assert_eq!(a.f64(col).unwrap(), b.f64(col).unwrap(), "{col}");
+    }
+    // No label column and no proportions: both ways out are named.
+    fails_with(comm(&["--labels".as_ref(), "nope".as_ref()], &tmp.path().join("x")), &["`nope`", "--proportions"]);
+    // Proportions of another dataset: the file and its cell_id column are named.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    tmescope_report::example::write_text_columns(
+        &other.join("proportions.parquet"),
+        &[("cell_id", vec!["zz".into()]), ("cell_type", vec!["Tumor".into()]), ("proportion", vec!["1".into()])],
+    )
+    .unwrap();
+    fails_with(
+        comm(&["--proportions".as_ref(), other.as_os_str()], &tmp.path().join("y")),
+        &["proportions.parquet", "cell_id", "another dataset"],
+    );
+    assert!(!tmp.path().join("y").exists());
+}

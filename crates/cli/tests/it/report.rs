@@ -192,3 +192,31 @@ fn report_help_shows_examples() {
     let help = ok(["report", "--help"]);
     assert!(help.contains("Examples:") && help.contains("tmescope report run/P1 -o report"));
 }
+
+/// The report of `tmescope demo` (simulate, then every stage through the pipeline runner, communication
+/// scored on the Visium-like spots from their deconvolved proportions): small and with a fixed sigma so
+/// the whole demo stays fast in a debug build.
+#[test]
+fn demo_report_has_every_section_figure_and_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let d = dir.display().to_string();
+    let out = ok(["demo", "-o", d.as_str(), "--cells", "1500", "--sigma", "0.8", "--threads", "2"]);
+    let report = dir.join("results/cohort/report");
+    assert!(out.contains(&report.join("index.html").display().to_string()), "the demo names its report:\n{out}");
+    let samples = ["P1_pre_visium", "P1_post_visium", "P2_pre_visium", "P2_post_visium"];
+    let html = check_report(&report, &samples, true);
+    // Communication ran on spot data and is drawn for every sample.
+    assert!(!html.contains("Not run: communication"), "communication missing from the demo report");
+    assert!(html.contains("deconvolved proportions: the ligand weighted"), "spot communication not described");
+    for s in samples {
+        let fig = report.join(format!("figures/{}-communication.png", slug(s)));
+        assert!(fig.is_file(), "no communication dot plot for {s}");
+        assert!(dir.join("results").join(s).join("communication/communication.parquet").is_file());
+    }
+    // The resistance-score map is drawn (resistance niches outlined on it, figures::convex_hull).
+    for s in samples {
+        assert!(report.join(format!("figures/{}-map-resistance.svg", slug(s))).is_file(), "{s}");
+    }
+    assert!(html.contains("resistance niches outlined"), "no outline caption");
+}

@@ -276,3 +276,51 @@ fn snakemake_schema_matches_config() {
         assert!(props[key].is_object(), "schema lacks {section}.{key}");
     }
 }
+
+/// A raw (vendor) input in the sample sheet: changing or adding a raw file reruns ingest; a bad raw file
+/// fails the stage with its error and leaves no output that a later run would take as finished.
+#[test]
+fn changed_raw_input_reruns_ingest_and_a_bad_one_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = tmp.path().join("raw/s1");
+    std::fs::create_dir_all(&raw).unwrap();
+    for f in ["cell_by_gene.csv", "cell_metadata.csv"] {
+        std::fs::copy(crate::common::test_data(&format!("merscope/{f}")), raw.join(f)).unwrap();
+    }
+    std::fs::write(tmp.path().join("samples.csv"), "sample,path,format,condition\ns1,raw/s1,merscope,pre\n").unwrap();
+    let config = tmp.path().join("pipeline.toml");
+    std::fs::write(&config, "samples = \"samples.csv\"\noutput = \"out\"\nthreads = 1\nstages = [\"ingest\"]\n")
+        .unwrap();
+    let c = config.to_str().unwrap();
+    let (code, _, stderr) = run(&["run", "--config", c]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("[1/9] ingest s1 ... done"), "{stderr}");
+    let (_, _, stderr) = run(&["run", "--config", c]);
+    assert!(stderr.contains("[1/9] ingest s1 ... up to date"), "{stderr}");
+
+    // A changed raw file (one coordinate edited): ingest reruns.
+    let meta = raw.join("cell_metadata.csv");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    assert!(text.contains("37.82719630835313"));
+    std::fs::write(&meta, text.replacen("37.82719630835313", "37.9", 1)).unwrap();
+    let (_, _, stderr) = run(&["run", "--config", c, "--dry-run"]);
+    assert!(stderr.contains(&format!("ingest s1 ... would run (input {} changed)", meta.display())), "{stderr}");
+    let (code, _, stderr) = run(&["run", "--config", c]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("[1/9] ingest s1 ... done"), "{stderr}");
+
+    // A file added to the raw folder: ingest reruns too.
+    let added = raw.join("detected_transcripts_README.txt");
+    std::fs::write(&added, "notes\n").unwrap();
+    let (_, _, stderr) = run(&["run", "--config", c, "--dry-run"]);
+    assert!(stderr.contains(&format!("ingest s1 ... would run (input {} added)", added.display())), "{stderr}");
+    std::fs::remove_file(&added).unwrap();
+
+    // A bad raw file: the stage's own error (exit 2, naming the file), and no dataset folder left behind,
+    // so the next run (and Snakemake, which also deletes a failed job's output) does not skip it.
+    std::fs::write(raw.join("cell_by_gene.csv"), "cell,A\nx1,not-a-number\n").unwrap();
+    fails_with(["run", "--config", c], &["stage `ingest s1` failed (exit code 2)", "cell_by_gene.csv"]);
+    assert!(!tmp.path().join("out/s1/dataset").exists(), "a failed ingest must leave no dataset folder");
+    let (_, _, stderr) = run(&["run", "--config", c, "--dry-run"]);
+    assert!(stderr.contains("ingest s1 ... would run (no output yet)"), "{stderr}");
+}
