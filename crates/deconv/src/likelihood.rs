@@ -24,10 +24,13 @@
 //! # Cost
 //! A full table is 10,001 x 1,003 x 333 ~ 3.3e9 terms. Row `k + 1` follows from row `k` by one
 //! multiplication per quadrature point (`Pois(k+1; l) = Pois(k; l) l / (k + 1)`), so only one `exp`
-//! per point is taken every [`BLOCK`] rows (rescaled to avoid under/overflow) and the rest is a
-//! vectorisable multiply-add over the 10,001 points. Rows are computed only up to the largest count
+//! per point is taken every [`BLOCK`] (32) rows (rescaled to avoid under/overflow: over 32 rows a term
+//! grows at most by 3000^31 / 31! ~ e^170) and the rest is a vectorised multiply and sum over the
+//! 10,001 points. Rows are computed only up to the largest count
 //! needed (plus the two the derivatives use), points whose expected count exceeds 3,000 are skipped
-//! (their terms are below e^-900), and knots are computed in parallel. Time
+//! (their terms are below e^-900), and so are, within each block of rows, the points whose terms stay
+//! below e^-60 of the largest (for counts above the first block that is most of the 10,001 points);
+//! knots are computed in parallel. Time
 //! O(n_points x n_knots x (k_max + 3)); memory O(3 n_knots (k_max + 1)) per table. An evaluation is
 //! one `ln` and a degree-5 polynomial.
 
@@ -46,9 +49,11 @@ const Y_LIMIT: f64 = 20.0;
 /// Quadrature step.
 const Y_STEP: f64 = 0.004;
 /// Rows computed by recurrence after each rescaled `exp` evaluation.
-pub const BLOCK: usize = 16;
+pub const BLOCK: usize = 32;
 /// Quadrature points whose expected count exceeds this contribute nothing measurable for k <= 1000.
 const LAMBDA_CUT: f64 = 3000.0;
+/// Terms below `e^-NEGLIGIBLE` times the largest one over a whole block of rows are skipped.
+const NEGLIGIBLE: f64 = 60.0;
 
 /// Spacing of the knots in `u = ln x`.
 #[inline]
@@ -245,30 +250,73 @@ fn column(x: f64, n_rows: usize, ys: &[f64], exp_y: &[f64], log_w: &[f64], lnfac
         // log of Pois(k0; x e^y) p(y) dy, rescaled by its maximum.
         let kf = k0 as f64;
         let mut max = f64::NEG_INFINITY;
+        let mut j_max = 0;
         for j in 0..n_use {
             let v = kf * (ln_x + ys[j]) - lambda[j] - lnfact[k0] + log_w[j];
             logt[j] = v;
             if v > max {
                 max = v;
+                j_max = j;
             }
-        }
-        for j in 0..n_use {
-            t[j] = (logt[j] - max).exp();
         }
         let k_end = (k0 + BLOCK).min(n_rows);
+        // Only the window of points that can matter within this block: during the block a term's ratio to
+        // the largest one changes by lambda_j / lambda_max per row, so terms left of the largest only
+        // shrink, and terms right of it grow at most by (lambda_j / lambda_max)^(rows - 1). Terms below
+        // e^-NEGLIGIBLE of the largest throughout are left out (together < 1e-22 of the sum).
+        let steps = (k_end - k0 - 1) as f64;
+        let j_lo = (0..j_max).find(|&j| logt[j] > max - NEGLIGIBLE).unwrap_or(j_max);
+        let j_hi =
+            (j_max..n_use).rev().find(|&j| logt[j] + steps * (ys[j] - ys[j_max]) > max - NEGLIGIBLE).unwrap_or(j_max);
+        let (tw, lw) = (&mut t[j_lo..=j_hi], &lambda[j_lo..=j_hi]);
+        for (tj, lj) in tw.iter_mut().zip(&logt[j_lo..=j_hi]) {
+            *tj = (lj - max).exp();
+        }
         for k in k0..k_end {
-            let s: f64 = t.iter().sum();
+            // Sum row k and, unless it is the block's last, step every term to row k + 1.
+            let factor = if k + 1 < k_end { Some(1.0 / (k + 1) as f64) } else { None };
+            let s = sum_and_step(tw, lw, factor);
             out[k] = max + s.ln();
-            if k + 1 < k_end {
-                let inv = 1.0 / (k + 1) as f64;
-                for (tj, lj) in t.iter_mut().zip(&lambda) {
-                    *tj *= lj * inv;
-                }
-            }
         }
         k0 = k_end;
     }
     out
+}
+
+/// `sum(t)`, then `t_j *= lambda_j * factor` when a factor is given. Eight partial sums (added in a fixed
+/// order) keep the loop vectorisable instead of one serial chain of additions.
+#[inline]
+fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let split = t.len() - t.len() % LANES;
+    let (t_main, t_rest) = t.split_at_mut(split);
+    let (l_main, l_rest) = lambda.split_at(split);
+    match factor {
+        Some(f) => {
+            for (tb, lb) in t_main.chunks_exact_mut(LANES).zip(l_main.chunks_exact(LANES)) {
+                for i in 0..LANES {
+                    acc[i] += tb[i];
+                    tb[i] *= lb[i] * f;
+                }
+            }
+            for (tj, lj) in t_rest.iter_mut().zip(l_rest) {
+                acc[0] += *tj;
+                *tj *= lj * f;
+            }
+        }
+        None => {
+            for tb in t_main.chunks_exact(LANES) {
+                for i in 0..LANES {
+                    acc[i] += tb[i];
+                }
+            }
+            for tj in t_rest.iter() {
+                acc[0] += *tj;
+            }
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
 /// Direct (slow) evaluation of `Q_sigma(k, x)` by log-sum-exp over the quadrature, for tests.
