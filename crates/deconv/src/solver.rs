@@ -14,8 +14,8 @@
 //! fits) and the squared log error `(ln lambda - ln b)^2` (the pseudo-bulk platform-effect fit).
 //! Cost per iteration O(G K^2 + K^3) for G genes and K types. The design is held transposed (types x
 //! genes) so the gradient and the K (K + 1) / 2 Hessian entries are vectorised dot products over
-//! genes; the eigenvectors are only used when an eigenvalue needs clamping (about half the Hessians);
-//! the QP starts from the previous step's active bounds. A [`Workspace`] holds every buffer so the
+//! genes; the projection is rebuilt from the eigenvectors only when an eigenvalue needs clamping (about
+//! half the Hessians); the QP starts from the previous step's active bounds. A [`Workspace`] holds every buffer so the
 //! loop does not allocate (except inside the K x K eigen-decomposition).
 
 use crate::likelihood::LikelihoodTable;
