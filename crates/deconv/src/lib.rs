@@ -1,7 +1,7 @@
 //! Spot deconvolution (NNLS, Poisson EM, RCTD-style Poisson-lognormal) and single-cell labelling.
 //!
 //! - [`profiles`]: reference profiles and the reg/bulk gene lists;
-//! - [`likelihood`]: the Poisson-lognormal likelihood tables and their splines;
+//! - [`likelihood`]: the Poisson-lognormal likelihood tables and their interpolation;
 //! - [`solver`]: the per-spot Newton / box-QP weight solver;
 //! - [`rctd`]: platform effect, sigma choice, full / doublet / multi modes;
 //! - [`nnls`]: Lawson-Hanson NNLS and Poisson EM baselines;
