@@ -398,12 +398,25 @@ fn cell_index(cells: &CellTable) -> HashMap<&str, usize> {
 
 /// Reads deconvolved proportions (`proportions.parquet` in `dir`, long form) as `(row of cells, cell type,
 /// proportion)`, positive finite proportions only; an error when no cell id matches `dataset`.
+///
+/// When the deconvolution ran in `labels` mode (single-cell data: one type per cell), the composition of a
+/// cell is its label, one-hot: `first_type` of `deconvolution_qc.parquet` (the full-mode weights it also
+/// writes are a by-product, and treating them as a mixture would blur cells that are not mixtures).
 pub fn read_proportions(cells: &CellTable, dir: &Path, dataset: &Path) -> Result<Vec<(usize, String, f64)>> {
     let path = in_dir(dir, "proportions.parquet");
     let t = Table::read(&path)?;
-    let ids = t.utf8("cell_id")?;
-    let types = t.utf8("cell_type")?;
-    let prop = t.f64("proportion")?;
+    let labels_mode = t.metadata.get("tmescope.deconvolution.mode").is_some_and(|m| m == "labels");
+    let (path, ids, types, prop) = if labels_mode {
+        let qc_path = path.with_file_name("deconvolution_qc.parquet");
+        let qc = Table::read(&qc_path)?;
+        let first = qc.utf8_opt("first_type")?;
+        let (ids, types): (Vec<String>, Vec<String>) =
+            qc.utf8("cell_id")?.into_iter().zip(first).filter_map(|(id, t)| t.map(|t| (id, t))).unzip();
+        let ones = vec![1.0; ids.len()];
+        (qc_path, ids, types, ones)
+    } else {
+        (path, t.utf8("cell_id")?, t.utf8("cell_type")?, t.f64("proportion")?)
+    };
     let idx = cell_index(cells);
     let mut matched = 0usize;
     let mut out = Vec::new();
@@ -1458,4 +1471,50 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
         rows: diff.len(),
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tmescope_core::parquet_io::write_batch;
+
+    fn strings(v: &[&str]) -> ArrayRef {
+        Arc::new(StringArray::from(v.to_vec()))
+    }
+
+    /// Labels-mode deconvolution of single cells: the composition is the label, not the full weights.
+    #[test]
+    fn labels_mode_proportions_are_one_hot_labels() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cells = CellTable {
+            cell_id: vec!["a".into(), "b".into(), "c".into()],
+            sample: vec!["s".into(); 3],
+            x: vec![0.0; 3],
+            y: vec![0.0; 3],
+            z: None,
+            extra: vec![],
+        };
+        let prov = Provenance::new("deconvolve", serde_json::json!({}));
+        let props = arrow::record_batch::RecordBatch::try_from_iter([
+            ("cell_id", strings(&["a", "a", "b", "b", "c"])),
+            ("cell_type", strings(&["T", "B", "T", "B", "T"])),
+            ("proportion", Arc::new(Float64Array::from(vec![0.6, 0.4, 0.3, 0.7, 1.0])) as _),
+        ])
+        .unwrap();
+        let qc = arrow::record_batch::RecordBatch::try_from_iter([
+            ("cell_id", strings(&["a", "b", "c"])),
+            ("first_type", Arc::new(StringArray::from(vec![Some("T"), Some("B"), None])) as _),
+        ])
+        .unwrap();
+        let dir = tmp.path();
+        write_batch(&dir.join("deconvolution_qc.parquet"), &qc, &prov, &[]).unwrap();
+        // Spots (full mode): the proportions as written.
+        write_batch(&dir.join("proportions.parquet"), &props, &prov, &[]).unwrap();
+        assert_eq!(read_proportions(&cells, dir, dir).unwrap().len(), 5);
+        // Single cells (labels mode): one-hot first_type; the dropped cell (no first_type) has none.
+        let kv = [("tmescope.deconvolution.mode".to_string(), "labels".to_string())];
+        write_batch(&dir.join("proportions.parquet"), &props, &prov, &kv).unwrap();
+        let got = read_proportions(&cells, dir, dir).unwrap();
+        assert_eq!(got, vec![(0, "T".to_string(), 1.0), (1, "B".to_string(), 1.0)]);
+    }
 }
