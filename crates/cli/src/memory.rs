@@ -84,12 +84,12 @@ impl Limit {
             return Ok(());
         }
         let (need, visium_hd) = input_estimate(path, bin_size_um);
-        let advice = if visium_hd {
-            "bin at 8 or 16 um with --bin-size 8 or --bin-size 16".to_string()
-        } else {
-            "split the input (one sample per run)".to_string()
+        let advice = match (visium_hd, bin_size_um) {
+            (true, b) if b < 8 => "bin at 8 or 16 um with --bin-size 8 or --bin-size 16",
+            (true, b) if b < 16 => "bin at 16 um with --bin-size 16",
+            _ => "split the input (one sample or region per run)",
         };
-        self.check(path, need, "estimated from the size of the files to read", &advice)
+        self.check(path, need, "estimated from the size of the files to read", advice)
     }
 }
 

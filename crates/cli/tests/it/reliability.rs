@@ -476,6 +476,19 @@ fn max_memory_refuses_a_too_large_input_before_loading() {
         &["filtered_feature_bc_matrix.h5", "--max-memory", "needs about"],
     );
     assert!(!out.exists());
+    let hd = test_data("visium_hd/outs");
+    let args: [&OsStr; 8] = [
+        "--max-memory".as_ref(),
+        "100K".as_ref(),
+        "ingest".as_ref(),
+        hd.as_os_str(),
+        "--bin-size".as_ref(),
+        "8".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    fails_with(args, &["visium_hd/outs", "--bin-size 16", "raise --max-memory"]);
+    assert!(!out.exists());
     // A large enough limit changes nothing; a malformed one is a usage error.
     ok(["--max-memory".as_ref(), "1G".as_ref(), "graph".as_ref(), ds.as_os_str(), "-o".as_ref(), out.as_os_str()]);
     fails_with(["--max-memory", "lots", "graph", "x", "-o", "y"], &["--max-memory", "lots", "8G"]);
