@@ -8,6 +8,7 @@
 //! - [`killed_stage_leaves_no_final_output_and_rerun_succeeds`] SIGKILLs `simulate` while it writes.
 //! - `*_is_identical_with_1_and_2_threads`: one test per stage, comparing Parquet data columns (not the
 //!   key-value metadata, whose provenance holds the command line) of two pipeline runs made once.
+//! - [`max_memory_refuses_a_too_large_input_before_loading`]: `--max-memory` with tiny limits.
 
 use crate::common::{fails_with, ok, test_data, tmescope};
 use crate::run::write_dataset;
