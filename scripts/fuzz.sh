@@ -52,6 +52,6 @@ for t in "${targets[@]}"; do
     echo "== fuzzing $t for ${secs}s"
     # -rss_limit_mb guards the machine; -max_len keeps HDF5 seeds whole.
     cargo +nightly fuzz run "${flags[@]}" "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=262144 \
-        -print_final_stats=1 2>&1 | tee "../target/fuzz-$t.log" | grep -E '^(==|#[0-9]+ +DONE|stat::|SUMMARY|artifact)' || true
+        -print_final_stats=1 2>&1 | tee "../target/fuzz-$t.log" | grep -E '^(==|#[0-9]+[[:space:]]+DONE|stat::|SUMMARY|artifact)' || true
 done
 ls -R artifacts 2>/dev/null || echo "no crash artifacts"
