@@ -3,13 +3,15 @@
 # a simulated Xenium-like section of CELLS cells (GENES genes in the panel, REF_CELLS reference cells) in
 # $WORK/sim_CELLS, exported as a real Xenium output folder (+ an .h5ad for the peers) in $WORK/xenium_CELLS.
 # Does nothing when the folder exists already.
-# Usage: scripts/bench/make_section.sh CELLS   (environment: WORK, GENES, REF_CELLS, THREADS as in e2e.sh)
+# Usage: scripts/bench/make_section.sh CELLS   (environment: WORK, GENES, REF_CELLS, THREADS as in e2e.sh;
+#   DEPTH: mean counts per cell, default 250, which gives about 200 non-zeros per cell over 5,000 genes)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 n="$1"
 work="${WORK:-/tmp/tmescope-e2e}"
 genes_total="${GENES:-5000}"
 ref_cells="${REF_CELLS:-50000}"
+depth="${DEPTH:-250}"
 threads="${THREADS:-2}"
 venv="$repo/scripts/.venv"
 bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
@@ -26,5 +28,5 @@ named=$("$venv/bin/python" -c "import pyarrow.parquet as pq,sys; print(pq.read_m
   "$work/probe/P1_pre_xenium/genes.parquet")
 rm -rf "$work/probe"
 "$bin" --threads "$threads" simulate -o "$sim" --platform xenium --cells "$n" --samples 1 \
-  --genes $(( genes_total - named )) --reference-cells "$ref_cells" --seed 1 --quiet
+  --genes $(( genes_total - named )) --reference-cells "$ref_cells" --depth "$depth" --seed 1 --quiet
 "$venv/bin/python" "$repo/scripts/bench/export_xenium.py" "$sim/P1_pre_xenium" "$sim/truth_cells.parquet" "$xen"

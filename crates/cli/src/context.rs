@@ -12,11 +12,13 @@ pub struct Context {
     pub verbose: u8,
     /// Number of worker threads in use.
     pub threads: usize,
+    /// The `--max-memory` limit that stages check before loading an input.
+    pub max_memory: crate::memory::Limit,
 }
 
 impl Context {
     /// Sets up logging and the global rayon pool.
-    pub fn new(threads: Option<usize>, quiet: bool, verbose: u8) -> anyhow::Result<Self> {
+    pub fn new(threads: Option<usize>, quiet: bool, verbose: u8, max_memory: Option<u64>) -> anyhow::Result<Self> {
         let level = if quiet {
             "error"
         } else {
@@ -39,7 +41,7 @@ impl Context {
             None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         };
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
-        Ok(Context { quiet, verbose, threads })
+        Ok(Context { quiet, verbose, threads, max_memory: crate::memory::Limit::new(max_memory) })
     }
 
     /// A progress bar over `len` steps, hidden when quiet or when stderr is not a terminal.

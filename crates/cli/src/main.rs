@@ -6,6 +6,7 @@
 
 mod commands;
 mod context;
+mod memory;
 mod pipeline;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,10 @@ struct Cli {
     /// Number of worker threads (default: all cores). Results do not depend on it.
     #[arg(long, global = true, value_name = "N")]
     threads: Option<usize>,
+    /// Refuse inputs estimated to need more memory than SIZE (e.g. 8G, 500M; 0 = no limit), before loading
+    /// them, with advice. Default: 80% of the physical memory. See docs/reliability.md for the estimates.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = memory::parse_size)]
+    max_memory: Option<u64>,
     /// Print only errors.
     #[arg(short, long, global = true)]
     quiet: bool,
@@ -69,10 +74,13 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let ctx = match Context::new(cli.threads, cli.quiet, cli.verbose) {
+    let ctx = match Context::new(cli.threads, cli.quiet, cli.verbose, cli.max_memory) {
         Ok(c) => c,
         Err(e) => return report(e),
     };
+    if let Err(e) = check_memory(&cli.command, &ctx) {
+        return report(e.into());
+    }
     let result = match &cli.command {
         Command::Ingest(a) => commands::ingest::run(a, &ctx),
         Command::Inspect(a) => commands::inspect::run(a, &ctx),
@@ -92,6 +100,30 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(e),
+    }
+}
+
+/// The `--max-memory` guard, before a stage loads anything: dataset folders from their Parquet footers,
+/// vendor inputs from their file sizes (see [`memory`]).
+fn check_memory(command: &Command, ctx: &Context) -> tmescope_core::Result<()> {
+    let limit = &ctx.max_memory;
+    match command {
+        Command::Ingest(a) => {
+            for p in a.path.iter().chain(a.counts.iter()) {
+                limit.check_input(p, a.bin_size)?;
+            }
+            Ok(())
+        }
+        Command::Graph(a) => limit.check_dataset(&a.dataset),
+        Command::Stats(a) => limit.check_dataset(&a.dataset),
+        Command::Score(a) => limit.check_dataset(&a.dataset),
+        Command::Communicate(a) => limit.check_dataset(&a.dataset),
+        Command::Niches(a) => a.datasets.iter().try_for_each(|d| limit.check_dataset(d)),
+        Command::Deconvolve(a) => {
+            limit.check_dataset(&a.spatial)?;
+            limit.check_dataset(&a.reference)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -400,6 +400,12 @@ impl Dataset {
     }
 }
 
+/// The path of file `name` (e.g. [`CELLS_FILE`]) of the dataset folder `dir`; an input error saying a
+/// dataset folder was expected when it is missing.
+pub fn dataset_file(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+    require_file(dir, name)
+}
+
 fn require_file(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
     let p = dir.join(name);
     if !p.is_file() {
@@ -511,6 +517,13 @@ mod tests {
             coordinate_unit: "micrometre".into(),
             notes: vec![],
         }
+    }
+
+    #[test]
+    fn missing_dataset_files_are_explained() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = dataset_file(tmp.path(), CELLS_FILE).unwrap_err().to_string();
+        assert!(e.contains("cells.parquet") && e.contains("dataset folder"), "{e}");
     }
 
     #[test]

@@ -92,7 +92,10 @@ pub struct Table {
 impl Table {
     /// Reads `path`. A missing, truncated or non-Parquet file is an input error naming the file.
     pub fn read(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::file(path, "missing: expected a Parquet file here"),
+            _ => Error::io(path, e),
+        })?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
         let metadata = builder

@@ -50,6 +50,13 @@ pub fn parse_gmt(text: &str, source: &Path) -> Result<Vec<GeneSet>> {
                 genes.push(g.to_string());
             }
         }
+        if genes.is_empty() {
+            return Err(Error::input(
+                source,
+                format!("line {}", i + 1),
+                format!("gene set `{}` lists no genes: expected `name<TAB>description<TAB>gene...`", f[0]),
+            ));
+        }
         if sets.iter().any(|s| s.name == f[0]) {
             return Err(Error::input(source, format!("line {}", i + 1), format!("gene set `{}` defined twice", f[0])));
         }
@@ -76,6 +83,16 @@ pub fn parse_set_tsv(text: &str, source: &Path) -> Result<Vec<GeneSet>> {
         }
         if i == 0 && matches!(f[0].to_ascii_lowercase().as_str(), "set" | "program" | "name" | "gene_set") {
             continue;
+        }
+        if f[1].is_empty() || f[1].contains(char::is_whitespace) {
+            return Err(Error::input(
+                source,
+                format!("line {}", i + 1),
+                format!(
+                    "`{}` is not a gene symbol: expected `set<TAB>gene` (or GMT `name<TAB>description<TAB>gene...`)",
+                    f[1]
+                ),
+            ));
         }
         let e = map.entry(f[0].to_string()).or_insert_with(|| {
             order.push(f[0].to_string());
@@ -161,6 +178,14 @@ pub fn all_default_genes() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gene_sets_without_genes_are_errors() {
+        let e = parse_gmt("A\tdesc\t\n", Path::new("s.gmt")).unwrap_err().to_string();
+        assert!(e.contains("s.gmt (line 1)") && e.contains("lists no genes"), "{e}");
+        let e = parse_set_tsv("MYSET\tno genes here\n", Path::new("s.tsv")).unwrap_err().to_string();
+        assert!(e.contains("s.tsv (line 1)") && e.contains("not a gene symbol"), "{e}");
+    }
 
     #[test]
     fn shipped_sets_parse() {

@@ -57,7 +57,7 @@ pub fn read(dir: &Path, opts: &ReadOptions) -> Result<Dataset> {
     let files = locate(dir)?;
     let (genes, types_given) = read_features(&files.features)?;
     let barcodes = read_barcodes(&files.barcodes)?;
-    let counts = read_matrix(&files.matrix, genes.len(), barcodes.len())?;
+    let counts = read_matrix(&files.matrix, (&files.features, genes.len()), (&files.barcodes, barcodes.len()))?;
 
     let mut notes = Vec::new();
     let (genes, counts) = if opts.all_feature_types || !types_given {
@@ -160,7 +160,17 @@ fn read_barcodes(path: &Path) -> Result<Vec<String>> {
 }
 
 /// Reads a Matrix Market coordinate file of `n_genes` x `n_barcodes` into barcodes x genes CSR counts.
-fn read_matrix(path: &Path, n_genes: usize, n_barcodes: usize) -> Result<tmescope_core::counts::CsrCounts> {
+/// The last component of `p`, for messages.
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+/// Reads `matrix.mtx`; `features` and `barcodes` are the list files and their lengths, to check the size line.
+fn read_matrix(
+    path: &Path,
+    (features, n_genes): (&Path, usize),
+    (barcodes, n_barcodes): (&Path, usize),
+) -> Result<tmescope_core::counts::CsrCounts> {
     let text = read_text(path)?;
     let mut lines = text.split('\n').enumerate();
     let (_, banner) = lines.next().ok_or_else(|| Error::file(path, "empty file: expected a %%MatrixMarket header"))?;
@@ -219,7 +229,12 @@ fn read_matrix(path: &Path, n_genes: usize, n_barcodes: usize) -> Result<tmescop
         return Err(Error::input(
             path,
             format!("line {size_line}"),
-            format!("matrix is {rows} x {cols} but the folder lists {n_genes} features and {n_barcodes} barcodes"),
+            format!(
+                "matrix is {rows} features x {cols} barcodes but {} lists {n_genes} features and {} lists \
+                 {n_barcodes} barcodes: expected the three files of one run",
+                file_name(features),
+                file_name(barcodes)
+            ),
         ));
     }
     if entries == 0 {
@@ -334,6 +349,14 @@ mod tests {
         std::fs::write(tmp.path().join("features.tsv"), features).unwrap();
         std::fs::write(tmp.path().join("barcodes.tsv"), barcodes).unwrap();
         tmp
+    }
+
+    #[test]
+    fn size_line_disagreeing_with_a_list_names_the_list() {
+        let t =
+            folder("%%MatrixMarket matrix coordinate integer general\n2 3 1\n1 1 5\n", "g1\tA\ng2\tB\n", "c1\nc2\n");
+        let e = read(t.path(), &ReadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("(line 2)") && e.contains("barcodes.tsv lists 2 barcodes"), "{e}");
     }
 
     #[test]

@@ -155,6 +155,8 @@ fn find_coordinates(
 
 /// Rows of `table_ids` for each of `ids`, or an input error giving how many are missing.
 fn join_rows(path: &Path, what: &str, ids: &[String], table_ids: &[String]) -> Result<Vec<usize>> {
+    // A duplicated id would silently give a cell the values of whichever row came last.
+    text_util::check_unique(path, table_ids, |i| format!("row {}", i + 1))?;
     let index: HashMap<&str, usize> = table_ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let mut rows = Vec::with_capacity(ids.len());
     let mut missing = Vec::new();
@@ -197,8 +199,7 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset> {
     if let Some(i) = genes.iter().position(|g| g.is_empty()) {
         return Err(Error::input(path, format!("gene {}", i + 1), "empty gene name"));
     }
-    text_util::check_unique(path, &genes, |i| format!("gene {}", i + 1))
-        .map_err(|e| Error::file(path, format!("{e}; gene names must be unique")))?;
+    text_util::check_unique_named(path, &genes, |i| format!("gene {}", i + 1), "gene names")?;
     let n = ids.len();
     let mut notes = Vec::new();
     let mut cells = CellTable {
@@ -328,7 +329,7 @@ fn set_coordinates(
                     return Err(Error::input(
                         path,
                         format!("column `{}`, cell `{}`", names[c], cells.cell_id[k]),
-                        "expected a finite coordinate, found an empty, NaN or non-numeric value",
+                        "expected a finite coordinate, found an empty, NaN, infinite or non-numeric value",
                     ))
                 }
             }
@@ -539,6 +540,17 @@ pub fn read_sample_sheet(path: &Path) -> Result<Vec<SampleRow>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn duplicate_ids_in_the_obs_file_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("c.csv");
+        std::fs::write(&p, "cell,x,y,A\nc1,1,2,3\nc2,3,4,5\n").unwrap();
+        let obs = tmp.path().join("obs.csv");
+        std::fs::write(&obs, "cell,type\nc1,T\nc1,B\nc2,T\n").unwrap();
+        let e = read(&p, &ReadOptions { obs: Some(obs), ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains("obs.csv (row 2)") && e.contains("duplicate `c1`"), "{e}");
+    }
     use super::*;
 
     #[test]

@@ -22,7 +22,14 @@ use tmescope_core::{Error, Result};
 /// error naming the file.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    if raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
+    let gzip = raw.len() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b;
+    if !gzip && path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz")) {
+        return Err(Error::file(
+            path,
+            "named .gz but not gzip data (expected the bytes 1f 8b at the start): re-compress it or rename it",
+        ));
+    }
+    if gzip {
         let mut out = Vec::with_capacity(raw.len() * 4);
         MultiGzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| {
             Error::file(path, format!("truncated or corrupt gzip data after {} decompressed bytes ({e})", out.len()))
@@ -36,13 +43,26 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 /// Reads a whole text file (gzipped or not) as UTF-8; a leading byte-order mark is dropped.
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = read_bytes(path)?;
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        Error::file(path, format!("not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to()))
-    })?;
+    let mut text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to()))?;
     if text.starts_with('\u{feff}') {
         text.replace_range(..3, "");
     }
     Ok(text)
+}
+
+/// The error for text that is not UTF-8: names the line and the byte, and says what to do.
+fn not_utf8(path: &Path, bytes: &[u8], at: usize) -> Error {
+    let line = bytes[..at.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = at - bytes[..at.min(bytes.len())].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+    let byte = bytes.get(at).map(|b| format!("0x{b:02X}")).unwrap_or_default();
+    Error::input(
+        path,
+        format!("line {line}"),
+        format!(
+            "not UTF-8 text: invalid byte {byte} at character {column} (e.g. a Latin-1 or Windows-1252 name); \
+             expected UTF-8: re-save the file as UTF-8"
+        ),
+    )
 }
 
 /// The first existing file among `dir/name` for each name (e.g. `features.tsv.gz`, `features.tsv`).
@@ -440,13 +460,18 @@ pub fn extra_column_name(name: &str) -> String {
 /// Checks that `ids` are unique, else an input error naming both lines of the first duplicate
 /// (`line_of(i)` gives the location of id `i`).
 pub fn check_unique(path: &Path, ids: &[String], line_of: impl Fn(usize) -> String) -> Result<()> {
+    check_unique_named(path, ids, line_of, "cell/barcode ids")
+}
+
+/// [`check_unique`] for any kind of name: `what` (e.g. `gene names`) is said to need to be unique.
+pub fn check_unique_named(path: &Path, ids: &[String], line_of: impl Fn(usize) -> String, what: &str) -> Result<()> {
     let mut seen = std::collections::HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(id.as_str(), i) {
             return Err(Error::input(
                 path,
                 line_of(i),
-                format!("duplicate id `{id}` (also at {}): cell/barcode ids must be unique", line_of(first)),
+                format!("duplicate `{id}` (also at {}): {what} must be unique", line_of(first)),
             ));
         }
     }
@@ -544,6 +569,15 @@ pub fn qc_column(sums: &[f64]) -> Column {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_utf8_text_names_line_and_byte() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("t.csv");
+        std::fs::write(&p, b"id,a\nc1,1\nc\xe92,2\n").unwrap();
+        let e = read_text(&p).unwrap_err().to_string();
+        assert!(e.contains("t.csv (line 3)") && e.contains("0xE9") && e.contains("character 2"), "{e}");
+    }
     use std::io::Write;
 
     #[test]

@@ -56,6 +56,20 @@ fn in_dir(p: &Path, file: &str) -> PathBuf {
     }
 }
 
+/// [`in_dir`], failing with a message naming the stage whose output was expected when the file is missing
+/// (e.g. `--scores` pointed at a graph folder).
+fn require_in(p: &Path, file: &str, stage: &str) -> Result<PathBuf> {
+    let path = in_dir(p, file);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::file(
+            &path,
+            format!("missing: expected the output folder of `tmescope {stage}` (holding {file}) or the file itself"),
+        ))
+    }
+}
+
 fn read_graph(path: &Path, n: usize) -> Result<NeighborGraph> {
     Ok(NeighborGraph::read(&edges_path(path), n)?.0)
 }
@@ -154,6 +168,12 @@ pub fn run_score(
     let (cells, _, _) = read_cells(dataset)?;
     let genes = read_genes(dataset)?;
     let counts = read_counts(dataset, cells.len(), genes.len())?;
+    if (0..counts.values.len()).all(|k| counts.values.get(k) == 0.0) {
+        return Err(Error::file(
+            dataset.join(tmescope_core::dataset::COUNTS_FILE),
+            "every count is zero: expected at least one non-zero count to score gene programs",
+        ));
+    }
     let n = cells.len();
     let graph = match graph {
         Some(g) => Some(read_graph(g, n)?),
@@ -403,7 +423,7 @@ fn cell_index(cells: &CellTable) -> HashMap<&str, usize> {
 /// cell is its label, one-hot: `first_type` of `deconvolution_qc.parquet` (the full-mode weights it also
 /// writes are a by-product, and treating them as a mixture would blur cells that are not mixtures).
 pub fn read_proportions(cells: &CellTable, dir: &Path, dataset: &Path) -> Result<Vec<(usize, String, f64)>> {
-    let path = in_dir(dir, "proportions.parquet");
+    let path = require_in(dir, "proportions.parquet", "deconvolve")?;
     let t = Table::read(&path)?;
     let labels_mode = t.metadata.get("tmescope.deconvolution.mode").is_some_and(|m| m == "labels");
     let (path, ids, types, prop) = if labels_mode {
@@ -463,7 +483,7 @@ fn read_scores(
     cells: &CellTable,
     path: &Path,
 ) -> Result<(Vec<(String, Vec<f64>)>, Option<(Vec<f64>, Vec<f64>, Vec<f64>)>)> {
-    let path = in_dir(path, PROGRAMS_FILE);
+    let path = require_in(path, PROGRAMS_FILE, "score")?;
     let t = Table::read(&path)?;
     let text = |name: &str| -> Result<StringArray> {
         let a = arrow::compute::cast(t.column(name)?, &DataType::Utf8)
@@ -1165,7 +1185,7 @@ pub fn run_communicate(
     // Niches.
     let (niche, n_niches) = match niches {
         Some(np) => {
-            let path = in_dir(np, NICHES_FILE);
+            let path = require_in(np, NICHES_FILE, "niches")?;
             let t = Table::read(&path)?;
             let ids = t.utf8("cell_id")?;
             let smp = t.utf8("sample")?;
@@ -1343,10 +1363,17 @@ fn read_sheet(path: &Path) -> Result<HashMap<String, HashMap<String, String>>> {
         .position(|c| c == "sample")
         .ok_or_else(|| Error::input(path, "header", "expected a `sample` column"))?;
     let mut out = HashMap::new();
-    for line in lines {
+    for (k, line) in lines.enumerate() {
         let f = split_line(line, sep);
         let Some(s) = f.get(si) else { continue };
-        out.insert(s.clone(), cols.iter().cloned().zip(f.iter().cloned()).collect());
+        // A sample listed twice would silently take its last row's condition.
+        if out.insert(s.clone(), cols.iter().cloned().zip(f.iter().cloned()).collect()).is_some() {
+            return Err(Error::input(
+                path,
+                format!("data row {}", k + 1),
+                format!("sample `{s}` is listed twice: expected one row per sample"),
+            ));
+        }
     }
     Ok(out)
 }
@@ -1362,7 +1389,7 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
     let mut cond: BTreeMap<String, String> = BTreeMap::new();
     let mut pat: BTreeMap<String, String> = BTreeMap::new();
     for d in dirs {
-        let path = in_dir(d, NICHES_FILE);
+        let path = require_in(d, NICHES_FILE, "niches")?;
         let t = Table::read(&path)?;
         let samples = t.utf8("sample")?;
         let nic = t.u32("niche")?;
@@ -1516,5 +1543,21 @@ mod tests {
         write_batch(&dir.join("proportions.parquet"), &props, &prov, &kv).unwrap();
         let got = read_proportions(&cells, dir, dir).unwrap();
         assert_eq!(got, vec![(0, "T".to_string(), 1.0), (1, "B".to_string(), 1.0)]);
+    }
+
+    #[test]
+    fn metadata_sheet_listing_a_sample_twice_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("meta.csv");
+        std::fs::write(&p, "sample,condition\ns1,pre\ns1,post\n").unwrap();
+        let e = read_sheet(&p).unwrap_err().to_string();
+        assert!(e.contains("meta.csv (data row 2)") && e.contains("sample `s1` is listed twice"), "{e}");
+    }
+
+    #[test]
+    fn missing_stage_output_names_the_stage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = require_in(tmp.path(), PROGRAMS_FILE, "score").unwrap_err().to_string();
+        assert!(e.contains("programs.parquet") && e.contains("`tmescope score`"), "{e}");
     }
 }

@@ -71,7 +71,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
         "dataset": args.dataset.display().to_string(),
         "graph": kind.description(),
     });
-    let cells = args.dataset.join(tmescope_core::dataset::CELLS_FILE);
+    let cells = tmescope_core::dataset::dataset_file(&args.dataset, tmescope_core::dataset::CELLS_FILE)?;
     let prov = Provenance::new("graph", params).with_inputs(&cells)?;
     let out = OutputDir::create(&args.output)?;
     let spin = ctx.spinner("building graph");

@@ -11,7 +11,8 @@ use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
 use tmescope_core::provenance::Provenance;
 
 /// A 6 x 6 grid of cells, 10 um apart, two cell types in halves, 8 genes with type-specific counts.
-fn write_dataset(dir: &Path, sample: &str, condition: &str) {
+/// Also used by `reliability.rs`.
+pub(crate) fn write_dataset(dir: &Path, sample: &str, condition: &str) {
     let n = 36;
     let types = ["tumor", "T cell"];
     let genes: Vec<String> =
