@@ -6,6 +6,7 @@
 //! dropped spot keeps a row with the reason. Results do not depend on the number of threads: each
 //! spot is fitted independently and every sum over spots is reduced in a fixed order.
 
+use crate::labels;
 use crate::likelihood::{LikelihoodTable, TableCache};
 use crate::profiles::{self, GeneListThresholds, ReferenceOptions, ReferenceProfiles};
 use crate::rctd::{self, ModeOptions, SpotWorkspace};
@@ -616,38 +617,36 @@ pub fn fit_spot(
             spot.converged = Some(fit.converged);
             set_full(&mut spot, &fit.weights);
         }
-        Mode::Doublet | Mode::Labels => {
+        Mode::Doublet => {
             let r = rctd::fit_doublet(mu_reg, k, y, n, table, opts, ws);
             spot.weight_sum = Some(r.full_weights.iter().sum());
             spot.spot_class = Some(r.spot_class.to_string());
             spot.converged = Some(r.conv_all && r.conv_doublet);
-            if mode == Mode::Doublet {
-                spot.nll = Some(if r.spot_class == "singlet" { r.singlet_score } else { r.min_score });
-                spot.first_type = Some(r.first_type);
-                spot.second_type = Some(r.second_type);
-                spot.margin = Some(r.singlet_score - r.min_score);
-                spot.proportions = if r.spot_class == "singlet" {
-                    vec![(r.first_type, 1.0, 1.0)]
-                } else {
-                    vec![
-                        (r.first_type, r.pair_weights[0], r.pair_weights[0]),
-                        (r.second_type, r.pair_weights[1], r.pair_weights[1]),
-                    ]
-                };
+            spot.nll = Some(if r.spot_class == "singlet" { r.singlet_score } else { r.min_score });
+            spot.first_type = Some(r.first_type);
+            spot.second_type = Some(r.second_type);
+            spot.margin = Some(r.singlet_score - r.min_score);
+            spot.proportions = if r.spot_class == "singlet" {
+                vec![(r.first_type, 1.0, 1.0)]
             } else {
-                let best = r.singlet_ranking[0];
-                spot.nll = Some(best.1);
-                spot.first_type = Some(best.0);
-                spot.second_type = r.singlet_ranking.get(1).map(|x| x.0);
-                spot.margin = r.singlet_ranking.get(1).map(|x| x.1 - best.1);
-                let sum: f64 = r.full_weights.iter().sum();
-                spot.proportions = r
-                    .full_weights
-                    .iter()
-                    .enumerate()
-                    .map(|(t, &v)| (t, v, if sum > 0.0 { v / sum } else { 0.0 }))
-                    .collect();
-            }
+                vec![
+                    (r.first_type, r.pair_weights[0], r.pair_weights[0]),
+                    (r.second_type, r.pair_weights[1], r.pair_weights[1]),
+                ]
+            };
+        }
+        Mode::Labels => {
+            let r = labels::fit_labels(mu_reg, k, y, n, table, opts, ws);
+            let best = r.ranking[0];
+            spot.weight_sum = Some(best.2);
+            spot.spot_class = Some(r.class.to_string());
+            spot.converged = Some(r.converged);
+            spot.nll = Some(best.1);
+            spot.first_type = Some(best.0);
+            spot.second_type = r.ranking.get(1).map(|x| x.0);
+            spot.margin = r.ranking.get(1).map(|x| x.1 - best.1);
+            // One type per cell; the pair weights of a mixed-signal cell stay in the QC class.
+            spot.proportions = vec![(best.0, best.2, 1.0)];
         }
         Mode::Multi => {
             let r = rctd::fit_multi(mu_reg, k, y, n, table, opts, ws);
