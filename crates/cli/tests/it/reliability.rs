@@ -34,15 +34,22 @@ struct Runs {
     generated: PathBuf,
 }
 
-/// Runs the pipeline once per test binary (shared by the corpus and the determinism tests). Lives under
-/// Cargo's per-target temporary folder; older copies from earlier test runs are removed first.
+/// Runs the pipeline once per test process (shared by the corpus and the determinism tests). Lives under
+/// Cargo's per-target temporary folder, one folder per process id; copies left by earlier test processes
+/// that are no longer running are removed first (nextest runs tests in parallel processes, so a folder of a
+/// live process is never touched).
 fn runs() -> &'static Runs {
     static RUNS: OnceLock<Runs> = OnceLock::new();
     RUNS.get_or_init(|| {
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         if let Ok(entries) = std::fs::read_dir(&base) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with("reliability-") {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stale = name
+                    .strip_prefix("reliability-")
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists());
+                if stale {
                     let _ = std::fs::remove_dir_all(e.path());
                 }
             }
