@@ -161,8 +161,18 @@ pub struct QValue {
 impl LikelihoodTable {
     /// Computes the table for `sigma_index / 100` for counts `0..=k_needed` (clipped at [`K_MAX`]).
     pub fn compute(sigma_index: u32, k_needed: usize) -> Self {
-        let sigma = sigma_index as f64 / 100.0;
         let n_rows = k_needed.min(K_MAX) + 1;
+        Self::compute_rows(sigma_index, &[n_rows; N_KNOTS])
+    }
+
+    /// Computes, at each knot `i`, only the rows `0..rows_per_knot[i]` (clipped at `K_MAX + 1`); the
+    /// entries not computed are NaN. A table for a known set of evaluations (the sigma search scores
+    /// fixed predictions): see [`knot_rows_needed`]. Each computed entry is the one [`Self::compute`]
+    /// gives (up to the terms below e^-60 of the largest that either may leave out).
+    pub fn compute_rows(sigma_index: u32, rows_per_knot: &[usize]) -> Self {
+        let sigma = sigma_index as f64 / 100.0;
+        let rows_at = |i: usize| rows_per_knot.get(i).copied().unwrap_or(0).min(K_MAX + 1);
+        let n_rows = (0..N_KNOTS).map(rows_at).max().unwrap_or(0).max(1);
         let n_points = ((2.0 * Y_LIMIT / Y_STEP).round() as usize) + 1;
         let ys: Vec<f64> = (0..n_points).map(|i| -Y_LIMIT + i as f64 * Y_STEP).collect();
         let exp_y: Vec<f64> = ys.iter().map(|y| y.exp()).collect();
@@ -171,11 +181,16 @@ impl LikelihoodTable {
         // Two rows beyond the last give the exact derivatives of the last (see `derivatives`).
         let lnfact = ln_factorials(n_rows + 2);
         // Column (knot) by column, in parallel: each knot fills its entries of every row.
-        let columns: Vec<Vec<f64>> =
-            (0..N_KNOTS).into_par_iter().map(|i| column(knot(i), n_rows + 2, &ys, &exp_y, &log_w, &lnfact)).collect();
-        let mut v = vec![0.0; 3 * n_rows * N_KNOTS];
+        let columns: Vec<Vec<f64>> = (0..N_KNOTS)
+            .into_par_iter()
+            .map(|i| match rows_at(i) {
+                0 => Vec::new(),
+                r => column(knot(i), r + 2, &ys, &exp_y, &log_w, &lnfact),
+            })
+            .collect();
+        let mut v = vec![f64::NAN; 3 * n_rows * N_KNOTS];
         for (i, col) in columns.iter().enumerate() {
-            for k in 0..n_rows {
+            for k in 0..col.len().saturating_sub(2) {
                 let (du, duu) = derivatives(k, col[k], col[k + 1], col[k + 2]);
                 let at = 3 * (k * N_KNOTS + i);
                 v[at] = col[k];
@@ -200,9 +215,7 @@ impl LikelihoodTable {
         let k = k.min(self.n_rows - 1);
         let x = x.clamp(X_MIN, X_MAX);
         let h = knot_step();
-        let t = (x.ln() - X_MIN.ln()) / h;
-        let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
-        let s = t - l as f64;
+        let (l, s) = interval(x);
         let at = 3 * (k * N_KNOTS + l);
         let c = &self.v[at..at + 6];
         let (p0, v0, a0, p1, v1, a1) = (c[0], c[1] * h, c[2] * h * h, c[3], c[4] * h, c[5] * h * h);
@@ -221,6 +234,29 @@ impl LikelihoodTable {
         let (fu, fuu) = (fs / h, fss / (h * h));
         QValue { d0: f, d1: fu / x, d2: (fuu - fu) / (x * x) }
     }
+}
+
+/// The knot interval `[knot(l), knot(l + 1)]` holding `x` (already clamped to `[X_MIN, X_MAX]`) and
+/// the position `s in [0, 1]` within it.
+#[inline]
+fn interval(x: f64) -> (usize, f64) {
+    let t = (x.ln() - X_MIN.ln()) / knot_step();
+    let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
+    (l, t - l as f64)
+}
+
+/// Rows needed at each knot to evaluate `Q(k, x)` at the given `(k, x)` points (as
+/// [`LikelihoodTable::eval`] clips and clamps them): `k + 1` at both knots around `x`, 0 where no
+/// point falls.
+pub fn knot_rows_needed(points: impl IntoIterator<Item = (usize, f64)>) -> Vec<usize> {
+    let mut rows = vec![0usize; N_KNOTS];
+    for (k, x) in points {
+        let (l, _) = interval(x.clamp(X_MIN, X_MAX));
+        let r = k.min(K_MAX) + 1;
+        rows[l] = rows[l].max(r);
+        rows[l + 1] = rows[l + 1].max(r);
+    }
+    rows
 }
 
 /// Exact `dQ/du` and `d2Q/du2` (`u = ln x`) of row `k` from the values of rows `k`, `k + 1`, `k + 2`
@@ -269,27 +305,40 @@ fn column(x: f64, n_rows: usize, ys: &[f64], exp_y: &[f64], log_w: &[f64], lnfac
         let j_lo = (0..j_max).find(|&j| logt[j] > max - NEGLIGIBLE).unwrap_or(j_max);
         let j_hi =
             (j_max..n_use).rev().find(|&j| logt[j] + steps * (ys[j] - ys[j_max]) > max - NEGLIGIBLE).unwrap_or(j_max);
-        let (tw, lw) = (&mut t[j_lo..=j_hi], &lambda[j_lo..=j_hi]);
-        for (tj, lj) in tw.iter_mut().zip(&logt[j_lo..=j_hi]) {
+        for (tj, lj) in t[j_lo..=j_hi].iter_mut().zip(&logt[j_lo..=j_hi]) {
             *tj = (lj - max).exp();
         }
+        let mut lo = j_lo;
         for k in k0..k_end {
             // Sum row k and, unless it is the block's last, step every term to row k + 1.
             let factor = if k + 1 < k_end { Some(1.0 / (k + 1) as f64) } else { None };
-            let s = sum_and_step(tw, lw, factor);
+            let (s, row_max) = sum_and_step(&mut t[lo..=j_hi], &lambda[lo..=j_hi], factor);
             out[k] = max + s.ln();
+            // Within the block the window also shrinks from the left: for j < j' the ratio t_j / t_j'
+            // only decreases from row to row (lambda_j < lambda_j'), so a term below e^-NEGLIGIBLE of
+            // row k's largest term (which lies to its right) stays below it for every later row. The
+            // scan stops at the first term that is not negligible, which is at or left of the largest.
+            // `t` already holds row k + 1 (t_j(k) lambda_j / (k + 1)), hence the factor in the test.
+            if let Some(f) = factor {
+                let thr = row_max * (-NEGLIGIBLE).exp() * f;
+                while lo < j_hi && t[lo] < thr * lambda[lo] {
+                    lo += 1;
+                }
+            }
         }
         k0 = k_end;
     }
     out
 }
 
-/// `sum(t)`, then `t_j *= lambda_j * factor` when a factor is given. Eight partial sums (added in a fixed
-/// order) keep the loop vectorisable instead of one serial chain of additions.
+/// Returns `(sum(t), max(t))`, then sets `t_j *= lambda_j * factor` when a factor is given. Eight
+/// partial sums (added in a fixed order) keep the loop vectorisable instead of one serial chain of
+/// additions.
 #[inline]
-fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> f64 {
+fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> (f64, f64) {
     const LANES: usize = 8;
     let mut acc = [0.0f64; LANES];
+    let mut top = [0.0f64; LANES];
     let split = t.len() - t.len() % LANES;
     let (t_main, t_rest) = t.split_at_mut(split);
     let (l_main, l_rest) = lambda.split_at(split);
@@ -298,11 +347,13 @@ fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> f64 {
             for (tb, lb) in t_main.chunks_exact_mut(LANES).zip(l_main.chunks_exact(LANES)) {
                 for i in 0..LANES {
                     acc[i] += tb[i];
+                    top[i] = if tb[i] > top[i] { tb[i] } else { top[i] };
                     tb[i] *= lb[i] * f;
                 }
             }
             for (tj, lj) in t_rest.iter_mut().zip(l_rest) {
                 acc[0] += *tj;
+                top[0] = if *tj > top[0] { *tj } else { top[0] };
                 *tj *= lj * f;
             }
         }
@@ -317,7 +368,8 @@ fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> f64 {
             }
         }
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+    let max = top.iter().fold(0.0f64, |m, &v| if v > m { v } else { m });
+    (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])), max)
 }
 
 /// Direct (slow) evaluation of `Q_sigma(k, x)` by log-sum-exp over the quadrature, for tests.
@@ -336,9 +388,19 @@ pub fn q_direct(sigma: f64, k: usize, x: f64) -> f64 {
 }
 
 /// A set of tables for the sigma values visited in a run, computed on demand.
+///
+/// The sigma search scores fixed predictions at up to 17 sigma values per round, but fits only at one:
+/// for the scoring, an in-memory cache ([`TableCache::new`]) computes only the knots and counts the
+/// scoring evaluates ([`LikelihoodTable::compute_rows`]), kept apart from the complete tables. A cache
+/// loaded from a file ([`TableCache::load`]) computes complete tables throughout, so that every sigma
+/// visited is saved for the next run.
 #[derive(Debug, Default)]
 pub struct TableCache {
     tables: std::collections::BTreeMap<u32, std::sync::Arc<LikelihoodTable>>,
+    /// Partial tables for scoring, with the rows computed at each knot.
+    partial: std::collections::BTreeMap<u32, (std::sync::Arc<LikelihoodTable>, Vec<usize>)>,
+    /// Compute complete tables for scoring too (set when loaded from a file).
+    persist: bool,
     /// Number of tables computed (not loaded) in this run.
     pub computed: usize,
 }
@@ -363,9 +425,49 @@ impl TableCache {
         t
     }
 
+    /// Tables for `sigmas` that can evaluate the points whose rows per knot are `knot_rows` (from
+    /// [`knot_rows_needed`]), in the order of `sigmas`. Tables missing are computed in parallel across
+    /// sigma values (and knots): partial ones for an in-memory cache, complete ones for a cache loaded
+    /// from a file.
+    pub fn for_scoring(&mut self, sigmas: &[u32], knot_rows: &[usize]) -> Vec<std::sync::Arc<LikelihoodTable>> {
+        let need = knot_rows.iter().copied().max().unwrap_or(1).clamp(1, K_MAX + 1) - 1;
+        let covers = |have: &[usize]| have.iter().zip(knot_rows).all(|(h, n)| h >= n);
+        let held = |c: &Self, s: u32| -> Option<std::sync::Arc<LikelihoodTable>> {
+            match c.tables.get(&s) {
+                Some(t) if t.max_count() >= need => Some(t.clone()),
+                _ => c.partial.get(&s).filter(|(_, have)| covers(have)).map(|(t, _)| t.clone()),
+            }
+        };
+        let mut missing: Vec<u32> = sigmas.iter().copied().filter(|&s| held(self, s).is_none()).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let persist = self.persist;
+        let made: Vec<LikelihoodTable> =
+            missing
+                .par_iter()
+                .map(|&s| {
+                    if persist {
+                        LikelihoodTable::compute(s, need)
+                    } else {
+                        LikelihoodTable::compute_rows(s, knot_rows)
+                    }
+                })
+                .collect();
+        for t in made {
+            self.computed += 1;
+            let s = t.sigma_index;
+            if persist {
+                self.tables.insert(s, std::sync::Arc::new(t));
+            } else {
+                self.partial.insert(s, (std::sync::Arc::new(t), knot_rows.to_vec()));
+            }
+        }
+        sigmas.iter().map(|&s| held(self, s).unwrap_or_else(|| self.get(s, need))).collect()
+    }
+
     /// Loads tables from a cache file written by [`TableCache::save`]; a missing file is an empty cache.
     pub fn load(path: &std::path::Path) -> tmescope_core::Result<Self> {
-        let mut cache = TableCache::new();
+        let mut cache = TableCache { persist: true, ..TableCache::new() };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cache),

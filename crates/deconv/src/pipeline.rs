@@ -528,7 +528,8 @@ pub fn deconvolve(
                             .zip(&counts_flat)
                             .map(|(&l, &c)| table.eval(c as usize, l.max(1e-4)).d0)
                             .sum::<f64>();
-                        let (next, _) = rctd::best_sigma(sigma, &preds_flat, &counts_flat, |s| cache.get(s, k_needed));
+                        let (next, _) =
+                            rctd::best_sigma(sigma, &preds_flat, &counts_flat, |s, rows| cache.for_scoring(s, rows));
                         sigma_path.push(SigmaStep {
                             sigma: sigma as f64 / 100.0,
                             nll,
@@ -617,7 +618,7 @@ pub fn fit_spot(
             set_full(&mut spot, &fit.weights);
         }
         Mode::Doublet | Mode::Labels => {
-            let r = rctd::fit_doublet(mu_reg, k, y, n, table, opts, ws);
+            let r = rctd::fit_doublet(mu_reg, k, y, n, table, opts, mode == Mode::Labels, ws);
             spot.weight_sum = Some(r.full_weights.iter().sum());
             spot.spot_class = Some(r.spot_class.to_string());
             spot.converged = Some(r.conv_all && r.conv_doublet);
