@@ -167,12 +167,22 @@ impl LikelihoodTable {
 
     /// Computes, at each knot `i`, only the rows `0..rows_per_knot[i]` (clipped at `K_MAX + 1`); the
     /// entries not computed are NaN. A table for a known set of evaluations (the sigma search scores
-    /// fixed predictions): see [`knot_rows_needed`]. Each computed entry is the one [`Self::compute`]
-    /// gives (up to the terms below e^-60 of the largest that either may leave out).
+    /// fixed predictions): see [`knot_rows_needed`]. Each computed entry is bit for bit the one
+    /// [`Self::compute`] gives (a knot's values do not depend on how many rows are computed there).
     pub fn compute_rows(sigma_index: u32, rows_per_knot: &[usize]) -> Self {
+        Self::extend(sigma_index, None, rows_per_knot).0
+    }
+
+    /// Extends `base` (a table for the same sigma with `have[i]` rows computed at knot `i`) so that
+    /// every knot holds at least `need[i]` rows: the knots already holding enough are copied, the others
+    /// are computed (all their rows, the recurrence starts at 0). Returns the table and the rows now
+    /// held at each knot.
+    pub fn extend(sigma_index: u32, base: Option<(&LikelihoodTable, &[usize])>, need: &[usize]) -> (Self, Vec<usize>) {
         let sigma = sigma_index as f64 / 100.0;
-        let rows_at = |i: usize| rows_per_knot.get(i).copied().unwrap_or(0).min(K_MAX + 1);
-        let n_rows = (0..N_KNOTS).map(rows_at).max().unwrap_or(0).max(1);
+        let have = |i: usize| base.and_then(|(_, h)| h.get(i).copied()).unwrap_or(0);
+        let want = |i: usize| need.get(i).copied().unwrap_or(0).min(K_MAX + 1);
+        let rows: Vec<usize> = (0..N_KNOTS).map(|i| have(i).max(want(i))).collect();
+        let n_rows = rows.iter().copied().max().unwrap_or(0).max(1);
         let n_points = ((2.0 * Y_LIMIT / Y_STEP).round() as usize) + 1;
         let ys: Vec<f64> = (0..n_points).map(|i| -Y_LIMIT + i as f64 * Y_STEP).collect();
         let exp_y: Vec<f64> = ys.iter().map(|y| y.exp()).collect();
@@ -183,12 +193,20 @@ impl LikelihoodTable {
         // Column (knot) by column, in parallel: each knot fills its entries of every row.
         let columns: Vec<Vec<f64>> = (0..N_KNOTS)
             .into_par_iter()
-            .map(|i| match rows_at(i) {
-                0 => Vec::new(),
-                r => column(knot(i), r + 2, &ys, &exp_y, &log_w, &lnfact),
+            .map(|i| {
+                if want(i) <= have(i) {
+                    Vec::new()
+                } else {
+                    column(knot(i), rows[i] + 2, &ys, &exp_y, &log_w, &lnfact)
+                }
             })
             .collect();
+        // Rows are the outer index, so the base's entries are a prefix of the extended table's.
         let mut v = vec![f64::NAN; 3 * n_rows * N_KNOTS];
+        if let Some((t, _)) = base {
+            let n = t.v.len().min(v.len());
+            v[..n].copy_from_slice(&t.v[..n]);
+        }
         for (i, col) in columns.iter().enumerate() {
             for k in 0..col.len().saturating_sub(2) {
                 let (du, duu) = derivatives(k, col[k], col[k + 1], col[k + 2]);
@@ -198,7 +216,7 @@ impl LikelihoodTable {
                 v[at + 2] = duu;
             }
         }
-        LikelihoodTable { sigma_index, n_rows, v }
+        (LikelihoodTable { sigma_index, n_rows, v }, rows)
     }
 
     /// Largest count this table can evaluate without clipping beyond [`K_MAX`].
@@ -301,7 +319,9 @@ fn column(x: f64, n_rows: usize, ys: &[f64], exp_y: &[f64], log_w: &[f64], lnfac
         // the largest one changes by lambda_j / lambda_max per row, so terms left of the largest only
         // shrink, and terms right of it grow at most by (lambda_j / lambda_max)^(rows - 1). Terms below
         // e^-NEGLIGIBLE of the largest throughout are left out (together < 1e-22 of the sum).
-        let steps = (k_end - k0 - 1) as f64;
+        // (Allowing for a whole block's growth even in a shorter last block keeps a knot's values
+        // independent of the number of rows computed.)
+        let steps = (BLOCK - 1) as f64;
         let j_lo = (0..j_max).find(|&j| logt[j] > max - NEGLIGIBLE).unwrap_or(j_max);
         let j_hi =
             (j_max..n_use).rev().find(|&j| logt[j] + steps * (ys[j] - ys[j_max]) > max - NEGLIGIBLE).unwrap_or(j_max);
@@ -396,12 +416,11 @@ pub fn q_direct(sigma: f64, k: usize, x: f64) -> f64 {
 /// visited is saved for the next run.
 #[derive(Debug, Default)]
 pub struct TableCache {
-    tables: std::collections::BTreeMap<u32, std::sync::Arc<LikelihoodTable>>,
-    /// Partial tables for scoring, with the rows computed at each knot.
-    partial: std::collections::BTreeMap<u32, (std::sync::Arc<LikelihoodTable>, Vec<usize>)>,
+    /// Table per sigma, with the rows computed at each knot (all `n_rows` for a complete table).
+    tables: std::collections::BTreeMap<u32, (std::sync::Arc<LikelihoodTable>, Vec<usize>)>,
     /// Compute complete tables for scoring too (set when loaded from a file).
     persist: bool,
-    /// Number of tables computed (not loaded) in this run.
+    /// Number of tables computed or extended (not loaded) in this run.
     pub computed: usize,
 }
 
@@ -411,18 +430,10 @@ impl TableCache {
         Self::default()
     }
 
-    /// The table for `sigma_index` covering counts up to `k_needed` (clipped at [`K_MAX`]).
+    /// The table for `sigma_index` covering counts up to `k_needed` (clipped at [`K_MAX`]) at every knot.
     pub fn get(&mut self, sigma_index: u32, k_needed: usize) -> std::sync::Arc<LikelihoodTable> {
-        let need = k_needed.min(K_MAX);
-        if let Some(t) = self.tables.get(&sigma_index) {
-            if t.max_count() >= need {
-                return t.clone();
-            }
-        }
-        let t = std::sync::Arc::new(LikelihoodTable::compute(sigma_index, need));
-        self.computed += 1;
-        self.tables.insert(sigma_index, t.clone());
-        t
+        let need = [k_needed.min(K_MAX) + 1; N_KNOTS];
+        self.ensure(&[sigma_index], &need).remove(0)
     }
 
     /// Tables for `sigmas` that can evaluate the points whose rows per knot are `knot_rows` (from
@@ -430,39 +441,35 @@ impl TableCache {
     /// sigma values (and knots): partial ones for an in-memory cache, complete ones for a cache loaded
     /// from a file.
     pub fn for_scoring(&mut self, sigmas: &[u32], knot_rows: &[usize]) -> Vec<std::sync::Arc<LikelihoodTable>> {
-        let need = knot_rows.iter().copied().max().unwrap_or(1).clamp(1, K_MAX + 1) - 1;
-        let covers = |have: &[usize]| have.iter().zip(knot_rows).all(|(h, n)| h >= n);
-        let held = |c: &Self, s: u32| -> Option<std::sync::Arc<LikelihoodTable>> {
-            match c.tables.get(&s) {
-                Some(t) if t.max_count() >= need => Some(t.clone()),
-                _ => c.partial.get(&s).filter(|(_, have)| covers(have)).map(|(t, _)| t.clone()),
-            }
-        };
-        let mut missing: Vec<u32> = sigmas.iter().copied().filter(|&s| held(self, s).is_none()).collect();
+        if self.persist {
+            let all = knot_rows.iter().copied().max().unwrap_or(1).clamp(1, K_MAX + 1);
+            self.ensure(sigmas, &[all; N_KNOTS])
+        } else {
+            self.ensure(sigmas, knot_rows)
+        }
+    }
+
+    /// Tables for `sigmas` holding at least `need[i]` rows at each knot `i`, computing or extending
+    /// those that do not, in parallel.
+    fn ensure(&mut self, sigmas: &[u32], need: &[usize]) -> Vec<std::sync::Arc<LikelihoodTable>> {
+        let want = |i: usize| need.get(i).copied().unwrap_or(0).min(K_MAX + 1);
+        let short = |have: &[usize]| (0..N_KNOTS).any(|i| have.get(i).copied().unwrap_or(0) < want(i));
+        let mut missing: Vec<u32> =
+            sigmas.iter().copied().filter(|s| self.tables.get(s).is_none_or(|(_, have)| short(have))).collect();
         missing.sort_unstable();
         missing.dedup();
-        let persist = self.persist;
-        let made: Vec<LikelihoodTable> =
-            missing
-                .par_iter()
-                .map(|&s| {
-                    if persist {
-                        LikelihoodTable::compute(s, need)
-                    } else {
-                        LikelihoodTable::compute_rows(s, knot_rows)
-                    }
-                })
-                .collect();
-        for t in made {
+        let made: Vec<(LikelihoodTable, Vec<usize>)> = missing
+            .par_iter()
+            .map(|s| {
+                let base = self.tables.get(s).map(|(t, have)| (t.as_ref(), have.as_slice()));
+                LikelihoodTable::extend(*s, base, need)
+            })
+            .collect();
+        for (t, rows) in made {
             self.computed += 1;
-            let s = t.sigma_index;
-            if persist {
-                self.tables.insert(s, std::sync::Arc::new(t));
-            } else {
-                self.partial.insert(s, (std::sync::Arc::new(t), knot_rows.to_vec()));
-            }
+            self.tables.insert(t.sigma_index, (std::sync::Arc::new(t), rows));
         }
-        sigmas.iter().map(|&s| held(self, s).unwrap_or_else(|| self.get(s, need))).collect()
+        sigmas.iter().filter_map(|s| self.tables.get(s).map(|(t, _)| t.clone())).collect()
     }
 
     /// Loads tables from a cache file written by [`TableCache::save`]; a missing file is an empty cache.
@@ -494,17 +501,24 @@ impl TableCache {
             let len = 3 * n_rows * N_KNOTS;
             let raw = take(len * 8).ok_or_else(bad)?;
             let v: Vec<f64> = raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-            cache.tables.insert(sigma_index, std::sync::Arc::new(LikelihoodTable { sigma_index, n_rows, v }));
+            let table = LikelihoodTable { sigma_index, n_rows, v };
+            cache.tables.insert(sigma_index, (std::sync::Arc::new(table), vec![n_rows; N_KNOTS]));
         }
         Ok(cache)
     }
 
-    /// Writes every table held to `path` (atomically).
+    /// Writes every complete table held to `path` (atomically).
     pub fn save(&self, path: &std::path::Path) -> tmescope_core::Result<()> {
+        let complete: Vec<&LikelihoodTable> = self
+            .tables
+            .values()
+            .filter(|(t, rows)| rows.iter().all(|&r| r == t.n_rows))
+            .map(|(t, _)| t.as_ref())
+            .collect();
         let mut out = Vec::new();
         out.extend_from_slice(CACHE_MAGIC);
-        out.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
-        for t in self.tables.values() {
+        out.extend_from_slice(&(complete.len() as u32).to_le_bytes());
+        for t in complete {
             out.extend_from_slice(&t.sigma_index.to_le_bytes());
             out.extend_from_slice(&(t.n_rows as u32).to_le_bytes());
             for v in &t.v {
@@ -593,6 +607,55 @@ mod tests {
         let q = |k: usize| k as f64 * x.ln() - x - lf[k];
         let (du, duu) = derivatives(3, q(3), q(4), q(5));
         assert!((du - (3.0 - x)).abs() < 1e-12 && (duu + x).abs() < 1e-12, "{du} {duu}");
+    }
+
+    #[test]
+    fn partial_tables_hold_the_complete_tables_entries() {
+        let full = LikelihoodTable::compute(84, 40);
+        // Points at small x with small counts, at large x with large ones.
+        let need = knot_rows_needed([(0usize, 1.01e-4), (3, 0.05), (40, 30.0), (2000, 1e6)]);
+        assert_eq!(need.iter().filter(|&&r| r > 0).count(), 8);
+        assert_eq!((need[0], need[1], need[N_KNOTS - 2], need[N_KNOTS - 1]), (1, 1, K_MAX + 1, K_MAX + 1));
+        let need: Vec<usize> = need.iter().map(|&r| r.min(41)).collect();
+        let part = LikelihoodTable::compute_rows(84, &need);
+        assert_eq!(part.n_rows, 41);
+        for i in 0..N_KNOTS {
+            for k in 0..41 {
+                for d in 0..3 {
+                    let at = 3 * (k * N_KNOTS + i) + d;
+                    if k < need[i] {
+                        assert_eq!(part.v[at].to_bits(), full.v[at].to_bits(), "knot {i} row {k}");
+                    } else {
+                        assert!(part.v[at].is_nan());
+                    }
+                }
+            }
+        }
+        // Extending to every knot gives the complete table, bit for bit.
+        let (ext, rows) = LikelihoodTable::extend(84, Some((&part, &need)), &[41; N_KNOTS]);
+        assert!(rows.iter().all(|&r| r == 41));
+        assert!(ext.v.iter().zip(&full.v).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn scoring_cache_extends_partial_tables() {
+        let mut c = TableCache::new();
+        let need = knot_rows_needed([(2usize, 0.5), (5, 3.0)]);
+        let t = c.for_scoring(&[84, 86], &need);
+        assert_eq!((t.len(), c.computed), (2, 2));
+        assert!(t[0].eval(2, 0.5).d0.is_finite() && t[1].eval(5, 3.0).d0.is_finite());
+        // Covered: nothing computed. A complete table extends the partial one.
+        let _ = c.for_scoring(&[86], &need);
+        assert_eq!(c.computed, 2);
+        let full = c.get(84, 5);
+        assert_eq!(c.computed, 3);
+        assert_eq!(full.eval(4, 1e-3).d0.to_bits(), LikelihoodTable::compute(84, 5).eval(4, 1e-3).d0.to_bits());
+        // Only complete tables are saved.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.bin");
+        c.save(&p).unwrap();
+        let back = TableCache::load(&p).unwrap();
+        assert_eq!(back.tables.keys().copied().collect::<Vec<_>>(), vec![84]);
     }
 
     #[test]
