@@ -131,7 +131,9 @@ fn main() {
             eprintln!("{} {:?}: {:.1} s, sigma {:?}", pattern.name(), method, t.elapsed().as_secs_f64(), res.sigma);
         }
     }
-    println!("Accuracy ({k} types, {} reference genes, {n_spots} spots per pattern):\n{table}", genes.len());
+    if !speed_only {
+        println!("Accuracy ({k} types, {} reference genes, {n_spots} spots per pattern):\n{table}", genes.len());
+    }
 
     // Speed: 20 types x 300 genes, `speed_spots` spots.
     let (c20, t20) = synthetic_reference(20, 300, 40, 3000.0, 5);

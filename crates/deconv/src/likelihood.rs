@@ -30,8 +30,11 @@
 //! 10,001 points. Rows are computed only up to the largest count
 //! needed (plus the two the derivatives use), points whose expected count exceeds 3,000 are skipped
 //! (their terms are below e^-900), and so are, within each block of rows, the points whose terms stay
-//! below e^-60 of the largest (for counts above the first block that is most of the 10,001 points);
-//! knots are computed in parallel. Time
+//! below e^-60 of the largest (for counts above the first block that is most of the 10,001 points),
+//! and within a block the window shrinks from the left row by row; knots are computed in parallel. A
+//! knot's values do not depend on the number of rows built there, so tables are built knot by knot
+//! for what is needed ([`LikelihoodTable::compute_rows`], [`LikelihoodTable::extend`]): the sigma
+//! search scores at only the knots and counts it evaluates. Time
 //! O(n_points x n_knots x (k_max + 3)); memory O(3 n_knots (k_max + 1)) per table. An evaluation is
 //! one `ln` and a degree-5 polynomial.
 
