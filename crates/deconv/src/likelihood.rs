@@ -35,8 +35,8 @@
 //! knot's values do not depend on the number of rows built there, so tables are built knot by knot
 //! for what is needed ([`LikelihoodTable::compute_rows`], [`LikelihoodTable::extend`]): the sigma
 //! search scores at only the knots and counts it evaluates. Time
-//! O(n_points x n_knots x (k_max + 3)); memory O(3 n_knots (k_max + 1)) per table. An evaluation is
-//! one `ln` and a degree-5 polynomial.
+//! O(n_points x n_knots x (k_max + 3)); memory O(9 n_knots (k_max + 1)) per table (knot values and the
+//! interval coefficients). An evaluation is one `ln` and a degree-5 polynomial.
 
 use rayon::prelude::*;
 
@@ -148,6 +148,24 @@ pub struct LikelihoodTable {
     pub n_rows: usize,
     /// `[Q, dQ/du, d2Q/du2]` at `(k, knot i)`, interleaved: `v[3 * (k * N_KNOTS + i) + d]`.
     pub v: Vec<f64>,
+    /// Quintic coefficients `c0..c5` in `s` of each interval `(k, l)`: `coef[6 * (k * (N_KNOTS - 1) + l) + p]`,
+    /// derived from `v` by [`hermite`] once instead of at every evaluation.
+    coef: Vec<f64>,
+}
+
+/// The quintic `c0 + c1 s + ... + c5 s^5` on `s in [0, 1]` matching the value, slope and curvature held
+/// (per unit of `u`, `h` the knot step) at the two knots `a` and `b`.
+#[inline]
+fn hermite(a: &[f64], b: &[f64], h: f64) -> [f64; 6] {
+    let (p0, v0, a0, p1, v1, a1) = (a[0], a[1] * h, a[2] * h * h, b[0], b[1] * h, b[2] * h * h);
+    let (c0, c1, c2) = (p0, v0, 0.5 * a0);
+    let big_a = p1 - c0 - c1 - c2;
+    let big_b = v1 - c1 - 2.0 * c2;
+    let big_c = a1 - 2.0 * c2;
+    let c3 = 10.0 * big_a - 4.0 * big_b + 0.5 * big_c;
+    let c4 = -15.0 * big_a + 7.0 * big_b - big_c;
+    let c5 = 6.0 * big_a - 3.0 * big_b + 0.5 * big_c;
+    [c0, c1, c2, c3, c4, c5]
 }
 
 /// Value, first and second derivative of `Q(k, x)` at one point.
@@ -162,6 +180,19 @@ pub struct QValue {
 }
 
 impl LikelihoodTable {
+    /// A table from its knot values (`v` as in the field), deriving the interval coefficients.
+    pub fn from_values(sigma_index: u32, n_rows: usize, v: Vec<f64>) -> Self {
+        let h = knot_step();
+        let mut coef = vec![0.0; 6 * n_rows * (N_KNOTS - 1)];
+        for (k, out) in coef.chunks_exact_mut(6 * (N_KNOTS - 1)).enumerate() {
+            let row = &v[3 * k * N_KNOTS..3 * (k + 1) * N_KNOTS];
+            for (l, c) in out.chunks_exact_mut(6).enumerate() {
+                c.copy_from_slice(&hermite(&row[3 * l..3 * l + 3], &row[3 * l + 3..3 * l + 6], h));
+            }
+        }
+        LikelihoodTable { sigma_index, n_rows, v, coef }
+    }
+
     /// Computes the table for `sigma_index / 100` for counts `0..=k_needed` (clipped at [`K_MAX`]).
     pub fn compute(sigma_index: u32, k_needed: usize) -> Self {
         let n_rows = k_needed.min(K_MAX) + 1;
@@ -219,7 +250,7 @@ impl LikelihoodTable {
                 v[at + 2] = duu;
             }
         }
-        (LikelihoodTable { sigma_index, n_rows, v }, rows)
+        (LikelihoodTable::from_values(sigma_index, n_rows, v), rows)
     }
 
     /// Largest count this table can evaluate without clipping beyond [`K_MAX`].
@@ -237,17 +268,10 @@ impl LikelihoodTable {
         let x = x.clamp(X_MIN, X_MAX);
         let h = knot_step();
         let (l, s) = interval(x);
-        let at = 3 * (k * N_KNOTS + l);
-        let c = &self.v[at..at + 6];
-        let (p0, v0, a0, p1, v1, a1) = (c[0], c[1] * h, c[2] * h * h, c[3], c[4] * h, c[5] * h * h);
         // f(s) = c0 + c1 s + ... + c5 s^5 matching value, slope and curvature at s = 0 and s = 1.
-        let (c0, c1, c2) = (p0, v0, 0.5 * a0);
-        let big_a = p1 - c0 - c1 - c2;
-        let big_b = v1 - c1 - 2.0 * c2;
-        let big_c = a1 - 2.0 * c2;
-        let c3 = 10.0 * big_a - 4.0 * big_b + 0.5 * big_c;
-        let c4 = -15.0 * big_a + 7.0 * big_b - big_c;
-        let c5 = 6.0 * big_a - 3.0 * big_b + 0.5 * big_c;
+        let at = 6 * (k * (N_KNOTS - 1) + l);
+        let c = &self.coef[at..at + 6];
+        let (c0, c1, c2, c3, c4, c5) = (c[0], c[1], c[2], c[3], c[4], c[5]);
         let f = c0 + s * (c1 + s * (c2 + s * (c3 + s * (c4 + s * c5))));
         let fs = c1 + s * (2.0 * c2 + s * (3.0 * c3 + s * (4.0 * c4 + s * 5.0 * c5)));
         let fss = 2.0 * c2 + s * (6.0 * c3 + s * (12.0 * c4 + s * 20.0 * c5));
@@ -504,7 +528,7 @@ impl TableCache {
             let len = 3 * n_rows * N_KNOTS;
             let raw = take(len * 8).ok_or_else(bad)?;
             let v: Vec<f64> = raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-            let table = LikelihoodTable { sigma_index, n_rows, v };
+            let table = LikelihoodTable::from_values(sigma_index, n_rows, v);
             cache.tables.insert(sigma_index, (std::sync::Arc::new(table), vec![n_rows; N_KNOTS]));
         }
         Ok(cache)
