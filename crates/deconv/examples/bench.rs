@@ -1,7 +1,7 @@
 //! Accuracy (Spotless patterns, rctd vs nnls) and speed benchmark of the deconvolution.
 //!
 //! `cargo run --release -p tmescope-deconv --example bench -- [--reference-csv DIR] [--spots N]
-//! [--speed-spots N] [--threads N]`. With `--reference-csv`, the reference is read from a folder with
+//! [--speed-spots N] [--threads N] [--speed-only]`. With `--reference-csv`, the reference is read from a folder with
 //! `dge.csv` (genes x cells) and `meta_data.csv` (`barcode,cluster,nUMI`), e.g. the RCTD validation
 //! pack; otherwise a synthetic 10-type reference is used.
 
@@ -85,6 +85,7 @@ fn main() {
         rayon::ThreadPoolBuilder::new().num_threads(t.parse().unwrap()).build_global().unwrap();
     }
     let n_spots: usize = arg(&args, "--spots").map(|s| s.parse().unwrap()).unwrap_or(1000);
+    let speed_only = args.iter().any(|a| a == "--speed-only");
     let speed_spots: usize = arg(&args, "--speed-spots").map(|s| s.parse().unwrap()).unwrap_or(100_000);
     let (counts, types, names, genes) = match arg(&args, "--reference-csv") {
         Some(d) => csv_reference(Path::new(&d)),
@@ -102,7 +103,7 @@ fn main() {
     let prepared = prepare_reference(&reference, Path::new("reference"), &params).expect("reference");
     let mut cache = TableCache::new();
     let mut table = String::from("| pattern | method | RMSE | JSD | Pearson | AUPR | dominant acc. | spots |\n|---|---|---|---|---|---|---|---|\n");
-    for pattern in Pattern::ALL {
+    for pattern in Pattern::ALL.into_iter().filter(|_| !speed_only) {
         let opts = SynthOptions { n_spots, ..Default::default() };
         let spots = synthesize(&counts, &types, k, &pool, pattern, &opts);
         let spatial = dataset(spots.counts.clone(), &genes, "simulated-visium", vec![]);
@@ -130,7 +131,9 @@ fn main() {
             eprintln!("{} {:?}: {:.1} s, sigma {:?}", pattern.name(), method, t.elapsed().as_secs_f64(), res.sigma);
         }
     }
-    println!("Accuracy ({k} types, {} reference genes, {n_spots} spots per pattern):\n{table}", genes.len());
+    if !speed_only {
+        println!("Accuracy ({k} types, {} reference genes, {n_spots} spots per pattern):\n{table}", genes.len());
+    }
 
     // Speed: 20 types x 300 genes, `speed_spots` spots.
     let (c20, t20) = synthetic_reference(20, 300, 40, 3000.0, 5);

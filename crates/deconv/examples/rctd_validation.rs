@@ -5,6 +5,8 @@
 //! `<out_dir>/reference` (labels in `cell_type`, RCTD's per-cell totals in `nUMI`).
 //! `rctd_validation compare <validation_dir> <full_out> <doublet_out>` prints the parity table and
 //! exits 1 when a check fails.
+//! `rctd_validation time <validation_dir>` times the library calls (full mode with the sigma search from
+//! a cold likelihood cache, then full and doublet modes at the chosen sigma) and prints the doublet classes.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,6 +77,65 @@ fn main() {
                 .cells
                 .set("nUMI", Column::Float(ids.iter().map(|c| meta.get(c).and_then(|r| r[1].parse().ok())).collect()));
             reference.write(&out.join("reference"), &prov).expect("write reference");
+        }
+        Some("time") => {
+            let v = Path::new(&a[2]);
+            let t0 = std::time::Instant::now();
+            let spatial = matrix_dataset(&v.join("spatial/MappedDGEForR.csv"), "slide-seq");
+            let mut reference = matrix_dataset(&v.join("reference/dge.csv"), "table");
+            let (_, meta) = named_rows(&v.join("reference/meta_data.csv"));
+            let ids = reference.cells.cell_id.clone();
+            reference
+                .cells
+                .set("cell_type", Column::Text(ids.iter().map(|c| meta.get(c).map(|r| r[0].clone())).collect()));
+            reference
+                .cells
+                .set("nUMI", Column::Float(ids.iter().map(|c| meta.get(c).and_then(|r| r[1].parse().ok())).collect()));
+            let params = tmescope_deconv::Params {
+                reference_umi_column: Some("nUMI".into()),
+                mode: Some(tmescope_deconv::Mode::Full),
+                ..Default::default()
+            };
+            let t_read = t0.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let prepared =
+                tmescope_deconv::prepare_reference(&reference, Path::new("reference"), &params).expect("reference");
+            let mut cache = tmescope_deconv::likelihood::TableCache::new();
+            let run = |p: &tmescope_deconv::Params, cache: &mut tmescope_deconv::likelihood::TableCache| {
+                tmescope_deconv::deconvolve(
+                    &spatial,
+                    Path::new("spatial"),
+                    &prepared,
+                    &reference.genes,
+                    p,
+                    cache,
+                    &|_| {},
+                )
+                .expect("deconvolve")
+            };
+            let full = run(&params, &mut cache);
+            let t_cold = t.elapsed().as_secs_f64();
+            let fixed = tmescope_deconv::Params { sigma: full.sigma, ..params.clone() };
+            let t = std::time::Instant::now();
+            let _ = run(&fixed, &mut cache);
+            let t_full = t.elapsed().as_secs_f64();
+            let dbl_params = tmescope_deconv::Params { mode: Some(tmescope_deconv::Mode::Doublet), ..fixed.clone() };
+            let t = std::time::Instant::now();
+            let dbl = run(&dbl_params, &mut cache);
+            let t_dbl = t.elapsed().as_secs_f64();
+            let mut classes: std::collections::BTreeMap<String, usize> = Default::default();
+            for s in &dbl.spots {
+                if let Some(c) = &s.spot_class {
+                    *classes.entry(c.clone()).or_default() += 1;
+                }
+            }
+            println!(
+                "read CSVs {t_read:.2} s; full mode with sigma search, cold: {t_cold:.3} s ({} tables, sigma {:?}); \
+                 full at fixed sigma {t_full:.3} s; doublet at fixed sigma {t_dbl:.3} s ({:.2}x); classes {classes:?}",
+                cache.computed,
+                full.sigma,
+                t_dbl / t_full
+            );
         }
         Some("compare") => {
             let (v, full, dbl) = (Path::new(&a[2]), Path::new(&a[3]), Path::new(&a[4]));

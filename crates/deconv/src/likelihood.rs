@@ -30,10 +30,13 @@
 //! 10,001 points. Rows are computed only up to the largest count
 //! needed (plus the two the derivatives use), points whose expected count exceeds 3,000 are skipped
 //! (their terms are below e^-900), and so are, within each block of rows, the points whose terms stay
-//! below e^-60 of the largest (for counts above the first block that is most of the 10,001 points);
-//! knots are computed in parallel. Time
-//! O(n_points x n_knots x (k_max + 3)); memory O(3 n_knots (k_max + 1)) per table. An evaluation is
-//! one `ln` and a degree-5 polynomial.
+//! below e^-60 of the largest (for counts above the first block that is most of the 10,001 points),
+//! and within a block the window shrinks from the left row by row; knots are computed in parallel. A
+//! knot's values do not depend on the number of rows built there, so tables are built knot by knot
+//! for what is needed ([`LikelihoodTable::compute_rows`], [`LikelihoodTable::extend`]): the sigma
+//! search scores at only the knots and counts it evaluates. Time
+//! O(n_points x n_knots x (k_max + 3)); memory O(9 n_knots (k_max + 1)) per table (knot values and the
+//! interval coefficients). An evaluation is one `ln` and a degree-5 polynomial.
 
 use rayon::prelude::*;
 
@@ -145,6 +148,24 @@ pub struct LikelihoodTable {
     pub n_rows: usize,
     /// `[Q, dQ/du, d2Q/du2]` at `(k, knot i)`, interleaved: `v[3 * (k * N_KNOTS + i) + d]`.
     pub v: Vec<f64>,
+    /// Quintic coefficients `c0..c5` in `s` of each interval `(k, l)`: `coef[6 * (k * (N_KNOTS - 1) + l) + p]`,
+    /// derived from `v` by [`hermite`] once instead of at every evaluation.
+    coef: Vec<f64>,
+}
+
+/// The quintic `c0 + c1 s + ... + c5 s^5` on `s in [0, 1]` matching the value, slope and curvature held
+/// (per unit of `u`, `h` the knot step) at the two knots `a` and `b`.
+#[inline]
+fn hermite(a: &[f64], b: &[f64], h: f64) -> [f64; 6] {
+    let (p0, v0, a0, p1, v1, a1) = (a[0], a[1] * h, a[2] * h * h, b[0], b[1] * h, b[2] * h * h);
+    let (c0, c1, c2) = (p0, v0, 0.5 * a0);
+    let big_a = p1 - c0 - c1 - c2;
+    let big_b = v1 - c1 - 2.0 * c2;
+    let big_c = a1 - 2.0 * c2;
+    let c3 = 10.0 * big_a - 4.0 * big_b + 0.5 * big_c;
+    let c4 = -15.0 * big_a + 7.0 * big_b - big_c;
+    let c5 = 6.0 * big_a - 3.0 * big_b + 0.5 * big_c;
+    [c0, c1, c2, c3, c4, c5]
 }
 
 /// Value, first and second derivative of `Q(k, x)` at one point.
@@ -159,10 +180,43 @@ pub struct QValue {
 }
 
 impl LikelihoodTable {
+    /// A table from its knot values (`v` as in the field), deriving the interval coefficients.
+    pub fn from_values(sigma_index: u32, n_rows: usize, v: Vec<f64>) -> Self {
+        let h = knot_step();
+        let mut coef = vec![0.0; 6 * n_rows * (N_KNOTS - 1)];
+        for (k, out) in coef.chunks_exact_mut(6 * (N_KNOTS - 1)).enumerate() {
+            let row = &v[3 * k * N_KNOTS..3 * (k + 1) * N_KNOTS];
+            for (l, c) in out.chunks_exact_mut(6).enumerate() {
+                c.copy_from_slice(&hermite(&row[3 * l..3 * l + 3], &row[3 * l + 3..3 * l + 6], h));
+            }
+        }
+        LikelihoodTable { sigma_index, n_rows, v, coef }
+    }
+
     /// Computes the table for `sigma_index / 100` for counts `0..=k_needed` (clipped at [`K_MAX`]).
     pub fn compute(sigma_index: u32, k_needed: usize) -> Self {
-        let sigma = sigma_index as f64 / 100.0;
         let n_rows = k_needed.min(K_MAX) + 1;
+        Self::compute_rows(sigma_index, &[n_rows; N_KNOTS])
+    }
+
+    /// Computes, at each knot `i`, only the rows `0..rows_per_knot[i]` (clipped at `K_MAX + 1`); the
+    /// entries not computed are NaN. A table for a known set of evaluations (the sigma search scores
+    /// fixed predictions): see [`knot_rows_needed`]. Each computed entry is bit for bit the one
+    /// [`Self::compute`] gives (a knot's values do not depend on how many rows are computed there).
+    pub fn compute_rows(sigma_index: u32, rows_per_knot: &[usize]) -> Self {
+        Self::extend(sigma_index, None, rows_per_knot).0
+    }
+
+    /// Extends `base` (a table for the same sigma with `have[i]` rows computed at knot `i`) so that
+    /// every knot holds at least `need[i]` rows: the knots already holding enough are copied, the others
+    /// are computed (all their rows, the recurrence starts at 0). Returns the table and the rows now
+    /// held at each knot.
+    pub fn extend(sigma_index: u32, base: Option<(&LikelihoodTable, &[usize])>, need: &[usize]) -> (Self, Vec<usize>) {
+        let sigma = sigma_index as f64 / 100.0;
+        let have = |i: usize| base.and_then(|(_, h)| h.get(i).copied()).unwrap_or(0);
+        let want = |i: usize| need.get(i).copied().unwrap_or(0).min(K_MAX + 1);
+        let rows: Vec<usize> = (0..N_KNOTS).map(|i| have(i).max(want(i))).collect();
+        let n_rows = rows.iter().copied().max().unwrap_or(0).max(1);
         let n_points = ((2.0 * Y_LIMIT / Y_STEP).round() as usize) + 1;
         let ys: Vec<f64> = (0..n_points).map(|i| -Y_LIMIT + i as f64 * Y_STEP).collect();
         let exp_y: Vec<f64> = ys.iter().map(|y| y.exp()).collect();
@@ -171,11 +225,24 @@ impl LikelihoodTable {
         // Two rows beyond the last give the exact derivatives of the last (see `derivatives`).
         let lnfact = ln_factorials(n_rows + 2);
         // Column (knot) by column, in parallel: each knot fills its entries of every row.
-        let columns: Vec<Vec<f64>> =
-            (0..N_KNOTS).into_par_iter().map(|i| column(knot(i), n_rows + 2, &ys, &exp_y, &log_w, &lnfact)).collect();
-        let mut v = vec![0.0; 3 * n_rows * N_KNOTS];
+        let columns: Vec<Vec<f64>> = (0..N_KNOTS)
+            .into_par_iter()
+            .map(|i| {
+                if want(i) <= have(i) {
+                    Vec::new()
+                } else {
+                    column(knot(i), rows[i] + 2, &ys, &exp_y, &log_w, &lnfact)
+                }
+            })
+            .collect();
+        // Rows are the outer index, so the base's entries are a prefix of the extended table's.
+        let mut v = vec![f64::NAN; 3 * n_rows * N_KNOTS];
+        if let Some((t, _)) = base {
+            let n = t.v.len().min(v.len());
+            v[..n].copy_from_slice(&t.v[..n]);
+        }
         for (i, col) in columns.iter().enumerate() {
-            for k in 0..n_rows {
+            for k in 0..col.len().saturating_sub(2) {
                 let (du, duu) = derivatives(k, col[k], col[k + 1], col[k + 2]);
                 let at = 3 * (k * N_KNOTS + i);
                 v[at] = col[k];
@@ -183,7 +250,7 @@ impl LikelihoodTable {
                 v[at + 2] = duu;
             }
         }
-        LikelihoodTable { sigma_index, n_rows, v }
+        (LikelihoodTable::from_values(sigma_index, n_rows, v), rows)
     }
 
     /// Largest count this table can evaluate without clipping beyond [`K_MAX`].
@@ -200,20 +267,11 @@ impl LikelihoodTable {
         let k = k.min(self.n_rows - 1);
         let x = x.clamp(X_MIN, X_MAX);
         let h = knot_step();
-        let t = (x.ln() - X_MIN.ln()) / h;
-        let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
-        let s = t - l as f64;
-        let at = 3 * (k * N_KNOTS + l);
-        let c = &self.v[at..at + 6];
-        let (p0, v0, a0, p1, v1, a1) = (c[0], c[1] * h, c[2] * h * h, c[3], c[4] * h, c[5] * h * h);
+        let (l, s) = interval(x);
         // f(s) = c0 + c1 s + ... + c5 s^5 matching value, slope and curvature at s = 0 and s = 1.
-        let (c0, c1, c2) = (p0, v0, 0.5 * a0);
-        let big_a = p1 - c0 - c1 - c2;
-        let big_b = v1 - c1 - 2.0 * c2;
-        let big_c = a1 - 2.0 * c2;
-        let c3 = 10.0 * big_a - 4.0 * big_b + 0.5 * big_c;
-        let c4 = -15.0 * big_a + 7.0 * big_b - big_c;
-        let c5 = 6.0 * big_a - 3.0 * big_b + 0.5 * big_c;
+        let at = 6 * (k * (N_KNOTS - 1) + l);
+        let c = &self.coef[at..at + 6];
+        let (c0, c1, c2, c3, c4, c5) = (c[0], c[1], c[2], c[3], c[4], c[5]);
         let f = c0 + s * (c1 + s * (c2 + s * (c3 + s * (c4 + s * c5))));
         let fs = c1 + s * (2.0 * c2 + s * (3.0 * c3 + s * (4.0 * c4 + s * 5.0 * c5)));
         let fss = 2.0 * c2 + s * (6.0 * c3 + s * (12.0 * c4 + s * 20.0 * c5));
@@ -221,6 +279,29 @@ impl LikelihoodTable {
         let (fu, fuu) = (fs / h, fss / (h * h));
         QValue { d0: f, d1: fu / x, d2: (fuu - fu) / (x * x) }
     }
+}
+
+/// The knot interval `[knot(l), knot(l + 1)]` holding `x` (already clamped to `[X_MIN, X_MAX]`) and
+/// the position `s in [0, 1]` within it.
+#[inline]
+fn interval(x: f64) -> (usize, f64) {
+    let t = (x.ln() - X_MIN.ln()) / knot_step();
+    let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
+    (l, t - l as f64)
+}
+
+/// Rows needed at each knot to evaluate `Q(k, x)` at the given `(k, x)` points (as
+/// [`LikelihoodTable::eval`] clips and clamps them): `k + 1` at both knots around `x`, 0 where no
+/// point falls.
+pub fn knot_rows_needed(points: impl IntoIterator<Item = (usize, f64)>) -> Vec<usize> {
+    let mut rows = vec![0usize; N_KNOTS];
+    for (k, x) in points {
+        let (l, _) = interval(x.clamp(X_MIN, X_MAX));
+        let r = k.min(K_MAX) + 1;
+        rows[l] = rows[l].max(r);
+        rows[l + 1] = rows[l + 1].max(r);
+    }
+    rows
 }
 
 /// Exact `dQ/du` and `d2Q/du2` (`u = ln x`) of row `k` from the values of rows `k`, `k + 1`, `k + 2`
@@ -265,31 +346,46 @@ fn column(x: f64, n_rows: usize, ys: &[f64], exp_y: &[f64], log_w: &[f64], lnfac
         // the largest one changes by lambda_j / lambda_max per row, so terms left of the largest only
         // shrink, and terms right of it grow at most by (lambda_j / lambda_max)^(rows - 1). Terms below
         // e^-NEGLIGIBLE of the largest throughout are left out (together < 1e-22 of the sum).
-        let steps = (k_end - k0 - 1) as f64;
+        // (Allowing for a whole block's growth even in a shorter last block keeps a knot's values
+        // independent of the number of rows computed.)
+        let steps = (BLOCK - 1) as f64;
         let j_lo = (0..j_max).find(|&j| logt[j] > max - NEGLIGIBLE).unwrap_or(j_max);
         let j_hi =
             (j_max..n_use).rev().find(|&j| logt[j] + steps * (ys[j] - ys[j_max]) > max - NEGLIGIBLE).unwrap_or(j_max);
-        let (tw, lw) = (&mut t[j_lo..=j_hi], &lambda[j_lo..=j_hi]);
-        for (tj, lj) in tw.iter_mut().zip(&logt[j_lo..=j_hi]) {
+        for (tj, lj) in t[j_lo..=j_hi].iter_mut().zip(&logt[j_lo..=j_hi]) {
             *tj = (lj - max).exp();
         }
+        let mut lo = j_lo;
         for k in k0..k_end {
             // Sum row k and, unless it is the block's last, step every term to row k + 1.
             let factor = if k + 1 < k_end { Some(1.0 / (k + 1) as f64) } else { None };
-            let s = sum_and_step(tw, lw, factor);
+            let (s, row_max) = sum_and_step(&mut t[lo..=j_hi], &lambda[lo..=j_hi], factor);
             out[k] = max + s.ln();
+            // Within the block the window also shrinks from the left: for j < j' the ratio t_j / t_j'
+            // only decreases from row to row (lambda_j < lambda_j'), so a term below e^-NEGLIGIBLE of
+            // row k's largest term (which lies to its right) stays below it for every later row. The
+            // scan stops at the first term that is not negligible, which is at or left of the largest.
+            // `t` already holds row k + 1 (t_j(k) lambda_j / (k + 1)), hence the factor in the test.
+            if let Some(f) = factor {
+                let thr = row_max * (-NEGLIGIBLE).exp() * f;
+                while lo < j_hi && t[lo] < thr * lambda[lo] {
+                    lo += 1;
+                }
+            }
         }
         k0 = k_end;
     }
     out
 }
 
-/// `sum(t)`, then `t_j *= lambda_j * factor` when a factor is given. Eight partial sums (added in a fixed
-/// order) keep the loop vectorisable instead of one serial chain of additions.
+/// Returns `(sum(t), max(t))`, then sets `t_j *= lambda_j * factor` when a factor is given. Eight
+/// partial sums (added in a fixed order) keep the loop vectorisable instead of one serial chain of
+/// additions.
 #[inline]
-fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> f64 {
+fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> (f64, f64) {
     const LANES: usize = 8;
     let mut acc = [0.0f64; LANES];
+    let mut top = [0.0f64; LANES];
     let split = t.len() - t.len() % LANES;
     let (t_main, t_rest) = t.split_at_mut(split);
     let (l_main, l_rest) = lambda.split_at(split);
@@ -298,11 +394,13 @@ fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> f64 {
             for (tb, lb) in t_main.chunks_exact_mut(LANES).zip(l_main.chunks_exact(LANES)) {
                 for i in 0..LANES {
                     acc[i] += tb[i];
+                    top[i] = if tb[i] > top[i] { tb[i] } else { top[i] };
                     tb[i] *= lb[i] * f;
                 }
             }
             for (tj, lj) in t_rest.iter_mut().zip(l_rest) {
                 acc[0] += *tj;
+                top[0] = if *tj > top[0] { *tj } else { top[0] };
                 *tj *= lj * f;
             }
         }
@@ -317,7 +415,8 @@ fn sum_and_step(t: &mut [f64], lambda: &[f64], factor: Option<f64>) -> f64 {
             }
         }
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+    let max = top.iter().fold(0.0f64, |m, &v| if v > m { v } else { m });
+    (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])), max)
 }
 
 /// Direct (slow) evaluation of `Q_sigma(k, x)` by log-sum-exp over the quadrature, for tests.
@@ -336,10 +435,19 @@ pub fn q_direct(sigma: f64, k: usize, x: f64) -> f64 {
 }
 
 /// A set of tables for the sigma values visited in a run, computed on demand.
+///
+/// The sigma search scores fixed predictions at up to 17 sigma values per round, but fits only at one:
+/// for the scoring, an in-memory cache ([`TableCache::new`]) computes only the knots and counts the
+/// scoring evaluates ([`LikelihoodTable::compute_rows`]), kept apart from the complete tables. A cache
+/// loaded from a file ([`TableCache::load`]) computes complete tables throughout, so that every sigma
+/// visited is saved for the next run.
 #[derive(Debug, Default)]
 pub struct TableCache {
-    tables: std::collections::BTreeMap<u32, std::sync::Arc<LikelihoodTable>>,
-    /// Number of tables computed (not loaded) in this run.
+    /// Table per sigma, with the rows computed at each knot (all `n_rows` for a complete table).
+    tables: std::collections::BTreeMap<u32, (std::sync::Arc<LikelihoodTable>, Vec<usize>)>,
+    /// Compute complete tables for scoring too (set when loaded from a file).
+    persist: bool,
+    /// Number of tables computed or extended (not loaded) in this run.
     pub computed: usize,
 }
 
@@ -349,23 +457,51 @@ impl TableCache {
         Self::default()
     }
 
-    /// The table for `sigma_index` covering counts up to `k_needed` (clipped at [`K_MAX`]).
+    /// The table for `sigma_index` covering counts up to `k_needed` (clipped at [`K_MAX`]) at every knot.
     pub fn get(&mut self, sigma_index: u32, k_needed: usize) -> std::sync::Arc<LikelihoodTable> {
-        let need = k_needed.min(K_MAX);
-        if let Some(t) = self.tables.get(&sigma_index) {
-            if t.max_count() >= need {
-                return t.clone();
-            }
+        let need = [k_needed.min(K_MAX) + 1; N_KNOTS];
+        self.ensure(&[sigma_index], &need).remove(0)
+    }
+
+    /// Tables for `sigmas` that can evaluate the points whose rows per knot are `knot_rows` (from
+    /// [`knot_rows_needed`]), in the order of `sigmas`. Tables missing are computed in parallel across
+    /// sigma values (and knots): partial ones for an in-memory cache, complete ones for a cache loaded
+    /// from a file.
+    pub fn for_scoring(&mut self, sigmas: &[u32], knot_rows: &[usize]) -> Vec<std::sync::Arc<LikelihoodTable>> {
+        if self.persist {
+            let all = knot_rows.iter().copied().max().unwrap_or(1).clamp(1, K_MAX + 1);
+            self.ensure(sigmas, &[all; N_KNOTS])
+        } else {
+            self.ensure(sigmas, knot_rows)
         }
-        let t = std::sync::Arc::new(LikelihoodTable::compute(sigma_index, need));
-        self.computed += 1;
-        self.tables.insert(sigma_index, t.clone());
-        t
+    }
+
+    /// Tables for `sigmas` holding at least `need[i]` rows at each knot `i`, computing or extending
+    /// those that do not, in parallel.
+    fn ensure(&mut self, sigmas: &[u32], need: &[usize]) -> Vec<std::sync::Arc<LikelihoodTable>> {
+        let want = |i: usize| need.get(i).copied().unwrap_or(0).min(K_MAX + 1);
+        let short = |have: &[usize]| (0..N_KNOTS).any(|i| have.get(i).copied().unwrap_or(0) < want(i));
+        let mut missing: Vec<u32> =
+            sigmas.iter().copied().filter(|s| self.tables.get(s).is_none_or(|(_, have)| short(have))).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        let made: Vec<(LikelihoodTable, Vec<usize>)> = missing
+            .par_iter()
+            .map(|s| {
+                let base = self.tables.get(s).map(|(t, have)| (t.as_ref(), have.as_slice()));
+                LikelihoodTable::extend(*s, base, need)
+            })
+            .collect();
+        for (t, rows) in made {
+            self.computed += 1;
+            self.tables.insert(t.sigma_index, (std::sync::Arc::new(t), rows));
+        }
+        sigmas.iter().filter_map(|s| self.tables.get(s).map(|(t, _)| t.clone())).collect()
     }
 
     /// Loads tables from a cache file written by [`TableCache::save`]; a missing file is an empty cache.
     pub fn load(path: &std::path::Path) -> tmescope_core::Result<Self> {
-        let mut cache = TableCache::new();
+        let mut cache = TableCache { persist: true, ..TableCache::new() };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cache),
@@ -392,17 +528,24 @@ impl TableCache {
             let len = 3 * n_rows * N_KNOTS;
             let raw = take(len * 8).ok_or_else(bad)?;
             let v: Vec<f64> = raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
-            cache.tables.insert(sigma_index, std::sync::Arc::new(LikelihoodTable { sigma_index, n_rows, v }));
+            let table = LikelihoodTable::from_values(sigma_index, n_rows, v);
+            cache.tables.insert(sigma_index, (std::sync::Arc::new(table), vec![n_rows; N_KNOTS]));
         }
         Ok(cache)
     }
 
-    /// Writes every table held to `path` (atomically).
+    /// Writes every complete table held to `path` (atomically).
     pub fn save(&self, path: &std::path::Path) -> tmescope_core::Result<()> {
+        let complete: Vec<&LikelihoodTable> = self
+            .tables
+            .values()
+            .filter(|(t, rows)| rows.iter().all(|&r| r == t.n_rows))
+            .map(|(t, _)| t.as_ref())
+            .collect();
         let mut out = Vec::new();
         out.extend_from_slice(CACHE_MAGIC);
-        out.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
-        for t in self.tables.values() {
+        out.extend_from_slice(&(complete.len() as u32).to_le_bytes());
+        for t in complete {
             out.extend_from_slice(&t.sigma_index.to_le_bytes());
             out.extend_from_slice(&(t.n_rows as u32).to_le_bytes());
             for v in &t.v {
@@ -491,6 +634,55 @@ mod tests {
         let q = |k: usize| k as f64 * x.ln() - x - lf[k];
         let (du, duu) = derivatives(3, q(3), q(4), q(5));
         assert!((du - (3.0 - x)).abs() < 1e-12 && (duu + x).abs() < 1e-12, "{du} {duu}");
+    }
+
+    #[test]
+    fn partial_tables_hold_the_complete_tables_entries() {
+        let full = LikelihoodTable::compute(84, 40);
+        // Points at small x with small counts, at large x with large ones.
+        let need = knot_rows_needed([(0usize, 1.01e-4), (3, 0.05), (40, 30.0), (2000, 1e6)]);
+        assert_eq!(need.iter().filter(|&&r| r > 0).count(), 8);
+        assert_eq!((need[0], need[1], need[N_KNOTS - 2], need[N_KNOTS - 1]), (1, 1, K_MAX + 1, K_MAX + 1));
+        let need: Vec<usize> = need.iter().map(|&r| r.min(41)).collect();
+        let part = LikelihoodTable::compute_rows(84, &need);
+        assert_eq!(part.n_rows, 41);
+        for i in 0..N_KNOTS {
+            for k in 0..41 {
+                for d in 0..3 {
+                    let at = 3 * (k * N_KNOTS + i) + d;
+                    if k < need[i] {
+                        assert_eq!(part.v[at].to_bits(), full.v[at].to_bits(), "knot {i} row {k}");
+                    } else {
+                        assert!(part.v[at].is_nan());
+                    }
+                }
+            }
+        }
+        // Extending to every knot gives the complete table, bit for bit.
+        let (ext, rows) = LikelihoodTable::extend(84, Some((&part, &need)), &[41; N_KNOTS]);
+        assert!(rows.iter().all(|&r| r == 41));
+        assert!(ext.v.iter().zip(&full.v).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn scoring_cache_extends_partial_tables() {
+        let mut c = TableCache::new();
+        let need = knot_rows_needed([(2usize, 0.5), (5, 3.0)]);
+        let t = c.for_scoring(&[84, 86], &need);
+        assert_eq!((t.len(), c.computed), (2, 2));
+        assert!(t[0].eval(2, 0.5).d0.is_finite() && t[1].eval(5, 3.0).d0.is_finite());
+        // Covered: nothing computed. A complete table extends the partial one.
+        let _ = c.for_scoring(&[86], &need);
+        assert_eq!(c.computed, 2);
+        let full = c.get(84, 5);
+        assert_eq!(c.computed, 3);
+        assert_eq!(full.eval(4, 1e-3).d0.to_bits(), LikelihoodTable::compute(84, 5).eval(4, 1e-3).d0.to_bits());
+        // Only complete tables are saved.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("q.bin");
+        c.save(&p).unwrap();
+        let back = TableCache::load(&p).unwrap();
+        assert_eq!(back.tables.keys().copied().collect::<Vec<_>>(), vec![84]);
     }
 
     #[test]

@@ -529,7 +529,8 @@ pub fn deconvolve(
                             .zip(&counts_flat)
                             .map(|(&l, &c)| table.eval(c as usize, l.max(1e-4)).d0)
                             .sum::<f64>();
-                        let (next, _) = rctd::best_sigma(sigma, &preds_flat, &counts_flat, |s| cache.get(s, k_needed));
+                        let (next, _) =
+                            rctd::best_sigma(sigma, &preds_flat, &counts_flat, |s, rows| cache.for_scoring(s, rows));
                         sigma_path.push(SigmaStep {
                             sigma: sigma as f64 / 100.0,
                             nll,

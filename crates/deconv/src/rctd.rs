@@ -155,12 +155,15 @@ pub struct DoubletResult {
     pub pair_weights: [f64; 2],
     /// Whether the pair fit converged.
     pub conv_doublet: bool,
-    /// Singlet NLL of every candidate type, `(type, nll)`, best first.
-    pub singlet_ranking: Vec<(usize, f64)>,
 }
 
 /// Doublet mode (Cable et al. 2022): full fit, candidates = types with weight > 0.01, pair scores of
-/// every candidate pair, singlet scores, classes by likelihood gaps.
+/// every candidate pair, singlet scores of the types the class needs, classes by likelihood gaps.
+///
+/// The reported pair weights come from a fit of the chosen pair with the full-fit iteration cap (50);
+/// when the 25-iteration scoring fit of that pair converged, it is that fit (the solver is
+/// deterministic and the first 25 iterations are the same), so it is not repeated.
+#[allow(clippy::too_many_arguments)]
 pub fn fit_doublet(
     mu: &[f64],
     n_types: usize,
@@ -181,14 +184,17 @@ pub fn fit_doublet(
     let nc = cand.len();
     let mut scores = vec![0.0; nc * nc];
     let (mut min_score, mut best) = (f64::INFINITY, (0, 1));
+    // Weights of the best pair's scoring fit, when it converged.
+    let mut best_fit: Option<Vec<f64>> = None;
     for a in 0..nc {
         for b in a + 1..nc {
-            let (s, _, _) = score_types(mu, n_types, &[cand[a], cand[b]], y, n_umi, table, &SCORE, ws);
+            let (s, w, converged) = score_types(mu, n_types, &[cand[a], cand[b]], y, n_umi, table, &SCORE, ws);
             scores[a * nc + b] = s;
             scores[b * nc + a] = s;
             if s < min_score {
                 min_score = s;
                 best = (a, b);
+                best_fit = converged.then_some(w);
             }
         }
     }
@@ -225,10 +231,16 @@ pub fn fit_doublet(
     if singlet_score - min_score < opts.doublet_threshold {
         class = "singlet";
     }
-    let (_, pw, conv_doublet) = score_types(mu, n_types, &[cand[first], cand[second]], y, n_umi, table, &FULL, ws);
+    let (pw, conv_doublet) = match best_fit {
+        // The scoring fit of (cand[best.0], cand[best.1]) converged: the 50-iteration fit is the same.
+        Some(w) if (first, second) == best => (w, true),
+        Some(w) if (second, first) == best => (vec![w[1], w[0]], true),
+        _ => {
+            let (_, pw, conv) = score_types(mu, n_types, &[cand[first], cand[second]], y, n_umi, table, &FULL, ws);
+            (pw, conv)
+        }
+    };
     let sum: f64 = pw.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-    let mut ranking: Vec<(usize, f64)> = (0..nc).map(|i| (cand[i], singlet_of(i, ws))).collect();
-    ranking.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     DoubletResult {
         full_weights: full.weights,
         conv_all: full.converged,
@@ -239,7 +251,6 @@ pub fn fit_doublet(
         singlet_score,
         pair_weights: [pw[0] / sum, pw[1] / sum],
         conv_doublet,
-        singlet_ranking: ranking,
     }
 }
 
@@ -325,23 +336,30 @@ pub fn fit_multi(
 }
 
 /// One round of the sigma search: returns the sigma (hundredths) among the +/- 8 grid neighbours of
-/// `current` minimising `min_c NLL(c * prediction)` for `c in {0.8, ..., 1.2}`. `predictions` and
-/// `counts` are the flattened (spot, gene) pairs; `table_for` supplies tables.
-pub fn best_sigma<F>(current: u32, predictions: &[f64], counts: &[f64], mut table_for: F) -> (u32, Vec<(u32, f64)>)
+/// `current` minimising `min_c NLL(c * prediction)` for `c in {0.8, ..., 1.2}`, and the score of each.
+/// `predictions` and `counts` are the flattened (spot, gene) pairs; `tables_for(sigmas, knot_rows)`
+/// supplies the tables of `sigmas` able to evaluate the points whose rows per knot are `knot_rows`
+/// (see [`crate::likelihood::knot_rows_needed`]).
+pub fn best_sigma<F>(current: u32, predictions: &[f64], counts: &[f64], tables_for: F) -> (u32, Vec<(u32, f64)>)
 where
-    F: FnMut(u32) -> std::sync::Arc<LikelihoodTable>,
+    F: FnOnce(&[u32], &[usize]) -> Vec<std::sync::Arc<LikelihoodTable>>,
 {
     use rayon::prelude::*;
+    const FACTORS: [f64; 5] = [0.8, 0.9, 1.0, 1.1, 1.2];
     let grid = crate::likelihood::sigma_grid();
     let pos = grid.iter().position(|&s| s == current).unwrap_or_else(|| {
         grid.iter().enumerate().min_by_key(|(_, s)| (**s as i64 - current as i64).abs()).map(|(i, _)| i).unwrap_or(0)
     });
     let lo = pos.saturating_sub(8);
     let hi = (pos + 8).min(grid.len() - 1);
+    let sigmas = &grid[lo..=hi];
+    let knot_rows = crate::likelihood::knot_rows_needed(
+        predictions.iter().zip(counts).flat_map(|(&l, &k)| FACTORS.iter().map(move |&c| (k as usize, l.max(1e-4) * c))),
+    );
+    let tables = tables_for(sigmas, &knot_rows);
     let mut scores = Vec::new();
-    for &sigma in &grid[lo..=hi] {
-        let table = table_for(sigma);
-        let best = [0.8, 0.9, 1.0, 1.1, 1.2]
+    for (&sigma, table) in sigmas.iter().zip(&tables) {
+        let best = FACTORS
             .iter()
             .map(|&c| {
                 // Fixed-size chunks reduced in order: the sum does not depend on the thread count.
@@ -397,7 +415,6 @@ mod tests {
         let r = fit_doublet(&mu, 3, &y, n, &table, &ModeOptions::default(), &mut SpotWorkspace::default());
         assert_eq!(r.first_type, 1);
         assert_eq!(r.spot_class, "singlet");
-        assert_eq!(r.singlet_ranking[0].0, 1);
         let m = fit_multi(&mu, 3, &y, n, &table, &ModeOptions::default(), &mut SpotWorkspace::default());
         assert_eq!(m.types, vec![1]);
     }

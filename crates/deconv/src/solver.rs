@@ -234,6 +234,9 @@ pub fn project_psd(h: &mut [f64], k: usize, eps: f64) -> f64 {
         h[0] = h[0].max(eps);
         return h[0];
     }
+    if k == 2 {
+        return project_psd_2(h, eps);
+    }
     let identity = |h: &mut [f64]| {
         // Non-finite input: fall back to a scaled identity so the step is a gradient step.
         h.iter_mut().for_each(|v| *v = 0.0);
@@ -269,6 +272,34 @@ pub fn project_psd(h: &mut [f64], k: usize, eps: f64) -> f64 {
             h[j * k + i] = acc;
         }
     }
+    norm
+}
+
+/// [`project_psd`] of a symmetric 2 x 2 matrix in closed form (the doublet pair fits): eigenvalues
+/// `(a + c)/2 +/- hypot((a - c)/2, b)`, eigenvector of the larger `(l1 - c, b)` or `(b, l1 - a)`
+/// (whichever is better conditioned), the other orthogonal to it.
+fn project_psd_2(h: &mut [f64], eps: f64) -> f64 {
+    let (a, b, c) = (h[0], 0.5 * (h[1] + h[2]), h[3]);
+    if !(a.is_finite() && b.is_finite() && c.is_finite()) {
+        h.copy_from_slice(&[1.0, 0.0, 0.0, 1.0]);
+        return 1.0;
+    }
+    let mean = 0.5 * (a + c);
+    let r = (0.5 * (a - c)).hypot(b);
+    let (l1, l2) = (mean + r, mean - r);
+    let norm = l1.max(eps);
+    if l2 >= eps {
+        return norm;
+    }
+    let (p, q) = if l1 - c >= l1 - a { (l1 - c, b) } else { (b, l1 - a) };
+    let len = p.hypot(q);
+    let (x, y) = if len > 0.0 { (p / len, q / len) } else { (1.0, 0.0) };
+    let (v1, v2) = (l1.max(eps), l2.max(eps));
+    // v1 (x, y)(x, y)^T + v2 (-y, x)(-y, x)^T.
+    h[0] = v1 * x * x + v2 * y * y;
+    h[1] = (v1 - v2) * x * y;
+    h[2] = h[1];
+    h[3] = v1 * y * y + v2 * x * x;
     norm
 }
 
@@ -459,6 +490,23 @@ mod tests {
         assert!((norm - 3.0).abs() < 1e-12);
         // (3 + 0.001)/2 on the diagonal, (3 - 0.001)/2 off it.
         assert!((h[0] - 1.5005).abs() < 1e-12 && (h[1] - 1.4995).abs() < 1e-12, "{h:?}");
+    }
+
+    #[test]
+    fn psd_projection_of_2x2_matches_the_general_one() {
+        // The closed form against a 3 x 3 embedding with a decoupled large third eigenvalue (general path).
+        for m in [[1.0, 2.0, 2.0, 1.0], [4.0, 0.5, 0.5, -3.0], [-1.0, 0.0, 0.0, 2.0], [2.0, 0.3, 0.3, 5.0]] {
+            let mut h2 = m.to_vec();
+            let n2 = project_psd(&mut h2, 2, 1e-3);
+            let mut h3 = vec![m[0], m[1], 0.0, m[2], m[3], 0.0, 0.0, 0.0, 100.0];
+            let _ = project_psd(&mut h3, 3, 1e-3);
+            // The norm is the largest eigenvalue: the trace minus the smaller one.
+            let l2 = 0.5 * (m[0] + m[3]) - (0.5 * (m[0] - m[3])).hypot(m[1]);
+            assert!((n2 - (m[0] + m[3] - l2)).abs() < 1e-12, "{n2}");
+            for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                assert!((h2[i * 2 + j] - h3[i * 3 + j]).abs() < 1e-12, "{m:?}: {h2:?} vs {h3:?}");
+            }
+        }
     }
 
     #[test]
