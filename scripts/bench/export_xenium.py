@@ -9,11 +9,10 @@ our own Parquet files, so it converts the simulated section into the Xenium layo
 - cells.parquet: cell_id, x_centroid, y_centroid, transcript_counts, control_probe_counts,
   control_codeword_counts, unassigned_codeword_counts, total_counts, cell_area, nucleus_area.
 
-It also writes the same data as an AnnData .h5ad (obs with coordinates and the simulated cell type,
-obsm["spatial"], CSR X) for the peer script (scripts/bench/peers.py), unless --no-h5ad is given.
+The peer script (scripts/bench/peers.py) reads the same folder with scanpy.read_10x_h5.
 
-Usage: python export_xenium.py SIM_SECTION_DIR TRUTH_CELLS.parquet OUT_DIR [--no-h5ad]
-Needs numpy, pyarrow, h5py (and anndata, scipy, pandas for the .h5ad).
+Usage: python export_xenium.py SIM_SECTION_DIR OUT_DIR
+Needs numpy, pyarrow, h5py.
 """
 
 import sys
@@ -26,11 +25,9 @@ import pyarrow.parquet as pq
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    if len(args) != 3:
+    if len(sys.argv) != 3:
         sys.exit(__doc__)
-    section, truth_path, out = args
-    write_h5ad = "--no-h5ad" not in sys.argv
+    section, out = sys.argv[1:]
     t0 = time.time()
     import os
 
@@ -82,21 +79,6 @@ def main() -> None:
     )
     pq.write_table(xen, f"{out}/cells.parquet", compression="zstd")
     print(f"xenium folder {out}: {n_cells} cells x {n_genes} genes, {len(data)} non-zeros, {time.time() - t0:.1f} s")
-
-    if write_h5ad:
-        import anndata as ad
-        import pandas as pd
-        import scipy.sparse as sp
-
-        truth = pq.read_table(truth_path, columns=["cell_id", "cell_type"]).to_pandas().set_index("cell_id")
-        obs = pd.DataFrame(index=cells["cell_id"].astype(str).to_numpy())
-        obs["cell_type"] = pd.Categorical(truth.reindex(obs.index)["cell_type"].fillna("unknown").to_numpy())
-        var = pd.DataFrame(index=genes["gene_name"].astype(str).to_numpy())
-        x = sp.csr_matrix((data.astype(np.float32), gene_index.astype(np.int32), indptr), shape=(n_cells, n_genes))
-        a = ad.AnnData(X=x, obs=obs, var=var)
-        a.obsm["spatial"] = np.column_stack([cells["x"].to_numpy(), cells["y"].to_numpy()])
-        a.write_h5ad(f"{out}/section.h5ad")
-        print(f"anndata {out}/section.h5ad written, {time.time() - t0:.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the benchmark section shared by scripts/bench/e2e.sh and scripts/bench/peers.sh (release build):
 # a simulated Xenium-like section of CELLS cells (GENES genes in the panel, REF_CELLS reference cells) in
-# $WORK/sim_CELLS, exported as a real Xenium output folder (+ an .h5ad for the peers) in $WORK/xenium_CELLS.
+# $WORK/sim_CELLS, exported as a real Xenium output folder in $WORK/xenium_CELLS.
 # Does nothing when the folder exists already.
 # Usage: scripts/bench/make_section.sh CELLS   (environment: WORK, GENES, REF_CELLS, THREADS as in e2e.sh;
 #   DEPTH: mean counts per cell, default 250, which gives about 200 non-zeros per cell over 5,000 genes)
@@ -16,7 +16,7 @@ threads="${THREADS:-2}"
 venv="$repo/scripts/.venv"
 bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
 sim="$work/sim_$n"; xen="$work/xenium_$n"
-[ -f "$xen/cell_feature_matrix.h5" ] && [ -f "$xen/section.h5ad" ] && exit 0
+[ -f "$xen/cell_feature_matrix.h5" ] && exit 0
 if ! "$venv/bin/python" -c "import pyarrow, h5py, anndata, scipy, scanpy, squidpy" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet pyarrow h5py anndata scipy numpy pandas scanpy squidpy
@@ -29,4 +29,4 @@ named=$("$venv/bin/python" -c "import pyarrow.parquet as pq,sys; print(pq.read_m
 rm -rf "$work/probe"
 "$bin" --threads "$threads" simulate -o "$sim" --platform xenium --cells "$n" --samples 1 \
   --genes $(( genes_total - named )) --reference-cells "$ref_cells" --depth "$depth" --seed 1 --quiet
-"$venv/bin/python" "$repo/scripts/bench/export_xenium.py" "$sim/P1_pre_xenium" "$sim/truth_cells.parquet" "$xen"
+"$venv/bin/python" "$repo/scripts/bench/export_xenium.py" "$sim/P1_pre_xenium" "$xen"
