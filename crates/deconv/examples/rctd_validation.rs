@@ -59,38 +59,33 @@ fn named_rows(path: &Path) -> (Vec<String>, HashMap<String, Vec<String>>) {
     (rows[0].clone(), rows[1..].iter().map(|r| (r[0].clone(), r[1..].to_vec())).collect())
 }
 
+/// The validation pack's spatial beads and its reference (with `cell_type` and `nUMI` from the metadata).
+fn validation_datasets(v: &Path) -> (Dataset, Dataset) {
+    let spatial = matrix_dataset(&v.join("spatial/MappedDGEForR.csv"), "slide-seq");
+    let mut reference = matrix_dataset(&v.join("reference/dge.csv"), "table");
+    let (_, meta) = named_rows(&v.join("reference/meta_data.csv"));
+    let ids = reference.cells.cell_id.clone();
+    reference.cells.set("cell_type", Column::Text(ids.iter().map(|c| meta.get(c).map(|r| r[0].clone())).collect()));
+    reference
+        .cells
+        .set("nUMI", Column::Float(ids.iter().map(|c| meta.get(c).and_then(|r| r[1].parse().ok())).collect()));
+    (spatial, reference)
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     match a.get(1).map(String::as_str) {
         Some("prepare") => {
             let (v, out) = (Path::new(&a[2]), Path::new(&a[3]));
             let prov = Provenance::new("validation-prepare", serde_json::json!({}));
-            let spatial = matrix_dataset(&v.join("spatial/MappedDGEForR.csv"), "slide-seq");
+            let (spatial, reference) = validation_datasets(v);
             spatial.write(&out.join("spatial"), &prov).expect("write spatial");
-            let mut reference = matrix_dataset(&v.join("reference/dge.csv"), "table");
-            let (_, meta) = named_rows(&v.join("reference/meta_data.csv"));
-            let ids = reference.cells.cell_id.clone();
-            reference
-                .cells
-                .set("cell_type", Column::Text(ids.iter().map(|c| meta.get(c).map(|r| r[0].clone())).collect()));
-            reference
-                .cells
-                .set("nUMI", Column::Float(ids.iter().map(|c| meta.get(c).and_then(|r| r[1].parse().ok())).collect()));
             reference.write(&out.join("reference"), &prov).expect("write reference");
         }
         Some("time") => {
             let v = Path::new(&a[2]);
             let t0 = std::time::Instant::now();
-            let spatial = matrix_dataset(&v.join("spatial/MappedDGEForR.csv"), "slide-seq");
-            let mut reference = matrix_dataset(&v.join("reference/dge.csv"), "table");
-            let (_, meta) = named_rows(&v.join("reference/meta_data.csv"));
-            let ids = reference.cells.cell_id.clone();
-            reference
-                .cells
-                .set("cell_type", Column::Text(ids.iter().map(|c| meta.get(c).map(|r| r[0].clone())).collect()));
-            reference
-                .cells
-                .set("nUMI", Column::Float(ids.iter().map(|c| meta.get(c).and_then(|r| r[1].parse().ok())).collect()));
+            let (spatial, reference) = validation_datasets(v);
             let params = tmescope_deconv::Params {
                 reference_umi_column: Some("nUMI".into()),
                 mode: Some(tmescope_deconv::Mode::Full),

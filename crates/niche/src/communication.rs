@@ -358,12 +358,8 @@ pub fn communicate(
 mod tests {
     use super::*;
 
-    /// A 2 x 20 strip: column pairs are neighbours; left half type 0 expresses the ligand, right half
-    /// type 1 expresses the receptor only next to the border.
-    #[test]
-    fn contact_pair_is_significant_and_thread_independent() {
-        let w = 20usize;
-        let n = 2 * w;
+    /// A 2 x `w` strip of cells: left-right neighbours in each row, and the rows joined column by column.
+    fn strip(w: usize) -> NeighborGraph {
         let mut e = vec![];
         for r in 0..2 {
             for c in 0..w {
@@ -378,7 +374,16 @@ mod tests {
                 }
             }
         }
-        let g = NeighborGraph::from_edges(n, e, false);
+        NeighborGraph::from_edges(2 * w, e, false)
+    }
+
+    /// A 2 x 20 strip: column pairs are neighbours; left half type 0 expresses the ligand, right half
+    /// type 1 expresses the receptor only next to the border.
+    #[test]
+    fn contact_pair_is_significant_and_thread_independent() {
+        let w = 20usize;
+        let n = 2 * w;
+        let g = strip(w);
         // Interleave types so contacts are everywhere: type = column parity.
         let labels: Vec<u32> = (0..n).map(|i| (i % w % 2) as u32).collect();
         let mut indptr = vec![0];
@@ -465,21 +470,7 @@ mod tests {
         // The strip of the first test, as proportions: one-hot gives exactly the label result.
         let w = 20usize;
         let n = 2 * w;
-        let mut e = vec![];
-        for r in 0..2 {
-            for c in 0..w {
-                let i = (r * w + c) as u32;
-                if c + 1 < w {
-                    e.push((i, i + 1, 1.0, 1.0));
-                    e.push((i + 1, i, 1.0, 1.0));
-                }
-                if r == 0 {
-                    e.push((i, i + w as u32, 1.0, 1.0));
-                    e.push((i + w as u32, i, 1.0, 1.0));
-                }
-            }
-        }
-        let g = NeighborGraph::from_edges(n, e, false);
+        let g = strip(w);
         let labels: Vec<u32> = (0..n).map(|i| (i % w % 2) as u32).collect();
         let mut indptr = vec![0];
         let (mut genes, mut values) = (vec![], vec![]);
