@@ -14,8 +14,7 @@
 //! The analytic expectation is the exact mean of the permutation null: an edge joins two distinct cells,
 //! so `E[observed[a, b]] = E * n_a (n_b - [a = b]) / (N (N - 1))` for `E` edges and `n_a` cells of type `a`.
 //!
-//! Cost: O(n_perms * (N + E)) time (the edge list is read once per batch of 8 permutations), two label arrays
-//! per thread (one of them 8 x N) plus `n_perms * T^2` counts of memory.
+//! Cost: O(n_perms * (N + E)) time, one label array per thread plus `n_perms * T^2` counts of memory.
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -106,26 +105,13 @@ impl Label for u32 {
     }
 }
 
-/// Permutations counted together in one pass over the graph (see [`count_batch_into`]).
-const BATCH: usize = 8;
-
-/// Counts the edges of `batch.len() / n` permutations in one pass over the graph: `batch[i * np + q]` is
-/// the label of cell `i` in permutation `q` of the batch, and `out[q * t * t + a * t + b]` receives the
-/// number of edges from `a` to `b` in permutation `q`. Interleaving the labels means one cache line per
-/// neighbour serves every permutation of the batch, and the edge list is read once per batch instead of
-/// once per permutation; the counts are exactly those of counting each permutation alone.
 #[inline]
-fn count_batch_into<L: Label>(g: &NeighborGraph, batch: &[L], np: usize, t: usize, out: &mut [u32]) {
+fn count_edges_into<L: Label>(g: &NeighborGraph, labels: &[L], t: usize, out: &mut [u32]) {
     out.iter_mut().for_each(|c| *c = 0);
-    let tt = t * t;
     for i in 0..g.n {
-        let li = &batch[i * np..(i + 1) * np];
+        let row = labels[i].idx() * t;
         for &j in g.neighbors_of(i) {
-            let j = j as usize;
-            let lj = &batch[j * np..(j + 1) * np];
-            for q in 0..np {
-                out[q * tt + li[q].idx() * t + lj[q].idx()] += 1;
-            }
+            out[row + labels[j as usize].idx()] += 1;
         }
     }
 }
@@ -190,30 +176,17 @@ fn enrichment_impl<L: Label>(
 ) -> Enrichment {
     let tt = t * t;
     let observed = interaction_counts(g, labels32, t);
-    // Every permutation's counts, in permutation order. Batches of BATCH permutations run in parallel;
-    // each permutation shuffles its own copy of the labels with its own RNG (so results do not depend on
-    // the batching or the thread count), then the batch is interleaved and counted in one pass.
+    // Every permutation's counts, in permutation order; chunks of permutations run in parallel, each
+    // thread reusing one label buffer that is reset before every shuffle.
     let mut perms = vec![0u32; n_perms * tt];
-    perms.par_chunks_mut(tt * BATCH).enumerate().for_each_init(
-        || (labels.to_vec(), Vec::new()),
-        |(buf, batch), (bi, out)| {
-            let np = out.len() / tt;
-            let Some(&first) = labels.first() else {
-                out.iter_mut().for_each(|c| *c = 0);
-                return;
-            };
-            batch.clear();
-            batch.resize(labels.len() * np, first);
-            for q in 0..np {
-                buf.copy_from_slice(labels);
-                let mut rng = item_rng(seed, (bi * BATCH + q) as u64);
-                shuffle(buf, &mut rng);
-                for (i, &l) in buf.iter().enumerate() {
-                    batch[i * np + q] = l;
-                }
-            }
-            count_batch_into(g, batch, np, t, out);
-            (0..np).for_each(|_| progress());
+    perms.par_chunks_mut(tt).enumerate().for_each_init(
+        || labels.to_vec(),
+        |buf, (p, out)| {
+            buf.copy_from_slice(labels);
+            let mut rng = item_rng(seed, p as u64);
+            shuffle(buf, &mut rng);
+            count_edges_into(g, buf, t, out);
+            progress();
         },
     );
     let n = g.n as f64;
