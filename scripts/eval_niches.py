@@ -109,8 +109,8 @@ def main():
         print(f"  {name:28s} {state:22s} {inside:6.3f} ({outside:6.3f})")
 
     diff = pq.read_table(w / "compare" / "differential.parquet").to_pandas()
-    cols = [c for c in ("kind", "category", "level", "mean_reference", "mean_level", "difference", "p_value",
-                        "q_value") if c in diff.columns]
+    cols = [c for c in ("kind", "category", "level", "mean_reference", "mean_level", "difference", "log2_fc", "p",
+                        "q") if c in diff.columns]
     print("\ndifferential (post vs pre):")
     print(diff[cols].to_string(index=False))
     st = diff[diff["kind"] == "state"].set_index("category")
@@ -118,7 +118,7 @@ def main():
     for cat, sign in (("myeloid-suppressive", 1), ("hypoxic/glycolytic", 1)):
         if cat in st.index:
             r = st.loc[cat]
-            result["therapy"][cat] = {"difference": float(r["difference"]), "q_value": float(r.get("q_value", np.nan)),
+            result["therapy"][cat] = {"difference": float(r["difference"]), "q_value": float(r.get("q", np.nan)),
                                       "expected_sign": sign}
     result["auto_output"] = out.strip()
     print(f"\nARI niches vs planted regions: pooled {result['ari_pooled']:.3f}, "
