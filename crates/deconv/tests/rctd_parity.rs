@@ -5,11 +5,12 @@
 //! filter, the gene lists, the bulk fit, the sigma path and likelihoods, the full-mode weights, the
 //! doublet classes, types, scores and pair weights, and the multi-mode type sets.
 
+mod common;
+use common::validation_pack::{named_rows, read_csv, validation_datasets};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-use tmescope_core::counts::CsrCounts;
-use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
+use tmescope_core::dataset::Dataset;
 use tmescope_deconv::likelihood::TableCache;
 use tmescope_deconv::pipeline::PreparedReference;
 use tmescope_deconv::{deconvolve, prepare_reference, Deconvolution, Mode, Params};
@@ -17,53 +18,6 @@ use tmescope_deconv::{deconvolve, prepare_reference, Deconvolution, Mode, Params
 fn validation_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/validation/rctd_slideseq");
     d.is_dir().then_some(d)
-}
-
-/// A minimal CSV reader for the R-written files (no embedded commas): rows of unquoted fields.
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split(',').map(|f| f.trim().trim_matches('"').to_string()).collect())
-        .collect()
-}
-
-/// A genes x cells CSV as a dataset (cells x genes).
-fn matrix_dataset(path: &Path, platform: &str) -> Dataset {
-    let rows = read_csv(path);
-    let cells: Vec<String> = rows[0][1..].to_vec();
-    let genes: Vec<String> = rows[1..].iter().map(|r| r[0].clone()).collect();
-    let mut trip = Vec::new();
-    for (g, r) in rows[1..].iter().enumerate() {
-        for (c, v) in r[1..].iter().enumerate() {
-            let x: f64 = v.parse().expect("number");
-            if x != 0.0 {
-                trip.push((c as u32, g as u32, x));
-            }
-        }
-    }
-    let n = cells.len();
-    Dataset {
-        cells: CellTable {
-            cell_id: cells,
-            sample: vec!["s".into(); n],
-            x: vec![f64::NAN; n],
-            y: vec![f64::NAN; n],
-            z: None,
-            extra: vec![],
-        },
-        genes: GeneTable::from_names(genes.clone()),
-        counts: CsrCounts::from_triplets(n, genes.len(), trip, true).expect("counts"),
-        platform: platform.into(),
-        coordinate_unit: "none".into(),
-        notes: vec![],
-    }
-}
-
-fn named_rows(path: &Path) -> (Vec<String>, HashMap<String, Vec<String>>) {
-    let rows = read_csv(path);
-    let header = rows[0].clone();
-    (header, rows[1..].iter().map(|r| (r[0].clone(), r[1..].to_vec())).collect())
 }
 
 /// The inputs and the full-mode run (with the sigma search), computed once for all tests.
@@ -83,15 +37,7 @@ fn run() -> Option<&'static Run> {
     RUN.get_or_init(|| {
         let dir = validation_dir()?;
         let t0 = std::time::Instant::now();
-        let spatial = matrix_dataset(&dir.join("spatial/MappedDGEForR.csv"), "slide-seq");
-        let mut reference = matrix_dataset(&dir.join("reference/dge.csv"), "table");
-        let (_, meta) = named_rows(&dir.join("reference/meta_data.csv"));
-        let cluster: Vec<Option<String>> =
-            reference.cells.cell_id.iter().map(|c| meta.get(c).map(|r| r[0].clone())).collect();
-        let numi: Vec<Option<f64>> =
-            reference.cells.cell_id.iter().map(|c| meta.get(c).and_then(|r| r[1].parse().ok())).collect();
-        reference.cells.set("cell_type", Column::Text(cluster));
-        reference.cells.set("nUMI", Column::Float(numi));
+        let (spatial, reference) = validation_datasets(&dir);
         let params = Params { reference_umi_column: Some("nUMI".into()), mode: Some(Mode::Full), ..Default::default() };
         let prepared = prepare_reference(&reference, Path::new("reference"), &params).expect("reference");
         let mut cache = TableCache::new();

@@ -1,0 +1,3 @@
+//! Helpers shared by the deconvolution integration tests.
+
+pub mod validation_pack;
