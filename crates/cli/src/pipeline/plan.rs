@@ -170,6 +170,24 @@ fn push_opt<T: ToString>(argv: &mut Vec<String>, flag: &str, value: &Option<T>) 
     }
 }
 
+/// Where a stage's cell types come from: a configured label column, else the sample's deconvolution
+/// (which then becomes an input of the step), else the stage's own default.
+fn push_cell_types(
+    argv: &mut Vec<String>,
+    inputs: &mut Vec<PathBuf>,
+    labels: &Option<String>,
+    deconv: &Option<PathBuf>,
+) {
+    match (labels, deconv) {
+        (Some(l), _) => argv.extend(["--labels".into(), l.clone()]),
+        (None, Some(d)) => {
+            argv.extend(["--proportions".into(), path_str(d)]);
+            inputs.push(d.clone());
+        }
+        (None, None) => {}
+    }
+}
+
 fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
@@ -272,14 +290,7 @@ pub fn build_from_rows(loaded: &LoadedConfig, rows: &[SampleRow]) -> Plan {
                     let graph = dir(s, Stage::Graph);
                     argv.extend([path_str(&dataset), "--graph".into(), path_str(&graph)]);
                     let st = &c.stats;
-                    match (&st.labels, &deconv) {
-                        (Some(l), _) => argv.extend(["--labels".into(), l.clone()]),
-                        (None, Some(d)) => {
-                            argv.extend(["--proportions".into(), path_str(d)]);
-                            inputs.push(d.clone());
-                        }
-                        (None, None) => {}
-                    }
+                    push_cell_types(&mut argv, &mut inputs, &st.labels, &deconv);
                     argv.extend(["-o".into(), o]);
                     push_opt(&mut argv, "--perms", &st.perms);
                     push_opt(&mut argv, "--max-radius", &st.max_radius);
@@ -330,14 +341,7 @@ pub fn build_from_rows(loaded: &LoadedConfig, rows: &[SampleRow]) -> Plan {
                     }
                     let cm = &c.communicate;
                     // Spots carry deconvolved proportions, not labels (as for stats and niches).
-                    match (&cm.labels, &deconv) {
-                        (Some(l), _) => argv.extend(["--labels".into(), l.clone()]),
-                        (None, Some(d)) => {
-                            argv.extend(["--proportions".into(), path_str(d)]);
-                            inputs.push(d.clone());
-                        }
-                        (None, None) => {}
-                    }
+                    push_cell_types(&mut argv, &mut inputs, &cm.labels, &deconv);
                     argv.extend(["-o".into(), o]);
                     let pairs = cm.pairs.as_ref().map(|p| path_str(&loaded.resolve(p)));
                     push_opt(&mut argv, "--pairs", &pairs);
