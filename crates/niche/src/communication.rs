@@ -358,6 +358,11 @@ pub fn communicate(
 mod tests {
     use super::*;
 
+    /// The one test pair: ligand `L` is gene 0, receptor `R` gene 1.
+    fn ligand_receptor() -> Vec<ResolvedPair> {
+        vec![ResolvedPair { ligand: "L".into(), receptor: "R".into(), ligand_genes: vec![0], receptor_genes: vec![1] }]
+    }
+
     /// A 2 x `w` strip of cells: left-right neighbours in each row, and the rows joined column by column.
     fn strip(w: usize) -> NeighborGraph {
         let mut e = vec![];
@@ -399,12 +404,7 @@ mod tests {
             indptr.push(genes.len());
         }
         let x = PairExpression { indptr, genes, values, n_genes: 2 };
-        let pairs = vec![ResolvedPair {
-            ligand: "L".into(),
-            receptor: "R".into(),
-            ligand_genes: vec![0],
-            receptor_genes: vec![1],
-        }];
+        let pairs = ligand_receptor();
         let params = CommParams { threshold: 0.1, perms: 99, seed: 3 };
         let comp = Composition::from_labels(&labels, 2);
         let rows = communicate(&g, &comp, &vec![0; n], 1, &x, &pairs, params);
@@ -435,12 +435,7 @@ mod tests {
             values: vec![2.0, 1.0, 1.0, 3.0],
             n_genes: 2,
         };
-        let pairs = vec![ResolvedPair {
-            ligand: "L".into(),
-            receptor: "R".into(),
-            ligand_genes: vec![0],
-            receptor_genes: vec![1],
-        }];
+        let pairs = ligand_receptor();
         let params = CommParams { threshold: 0.1, perms: 0, seed: 0 };
         let rows = communicate(&g, &comp, &[0, 0, 0], 1, &x, &pairs, params);
         let get = |a: u32, b: u32| rows.iter().find(|r| r.sender == a && r.receiver == b).unwrap();
@@ -480,12 +475,7 @@ mod tests {
             indptr.push(genes.len());
         }
         let x = PairExpression { indptr, genes, values, n_genes: 2 };
-        let pairs = vec![ResolvedPair {
-            ligand: "L".into(),
-            receptor: "R".into(),
-            ligand_genes: vec![0],
-            receptor_genes: vec![1],
-        }];
+        let pairs = ligand_receptor();
         let params = CommParams { threshold: 0.1, perms: 99, seed: 5 };
         let niche = vec![0; n];
         let by_labels = communicate(&g, &Composition::from_labels(&labels, 2), &niche, 1, &x, &pairs, params);
