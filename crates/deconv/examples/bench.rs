@@ -8,29 +8,12 @@
 use std::path::Path;
 use std::time::Instant;
 use tmescope_core::counts::CsrCounts;
-use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
+use tmescope_core::dataset::Column;
 use tmescope_deconv::likelihood::TableCache;
-use tmescope_deconv::synth::{evaluate, split_cells, synthesize, synthetic_reference, Metrics, Pattern, SynthOptions};
+use tmescope_deconv::synth::{
+    dataset, evaluate, split_cells, synthesize, synthetic_reference, Metrics, Pattern, SynthOptions,
+};
 use tmescope_deconv::{deconvolve, prepare_reference, Method, Mode, Params};
-
-fn dataset(counts: CsrCounts, genes: &[String], platform: &str, extra: Vec<(String, Column)>) -> Dataset {
-    let n = counts.n_rows;
-    Dataset {
-        cells: CellTable {
-            cell_id: (0..n).map(|i| format!("c{i}")).collect(),
-            sample: vec!["s".into(); n],
-            x: vec![f64::NAN; n],
-            y: vec![f64::NAN; n],
-            z: None,
-            extra,
-        },
-        genes: GeneTable::from_names(genes.to_vec()),
-        counts,
-        platform: platform.into(),
-        coordinate_unit: "none".into(),
-        notes: vec![],
-    }
-}
 
 fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

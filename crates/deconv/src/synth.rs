@@ -12,6 +12,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tmescope_core::counts::CsrCounts;
+use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
 
 /// Abundance patterns of the Spotless benchmark used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -85,6 +86,26 @@ pub struct SyntheticSpots {
     pub truth: Vec<f64>,
     /// Region of each spot.
     pub region: Vec<usize>,
+}
+/// Wraps simulated counts as a dataset: cells `c0, c1, ...` of sample `s` without coordinates, genes by
+/// name, the given platform and extra cell columns (e.g. `cell_type` for a reference).
+pub fn dataset(counts: CsrCounts, genes: &[String], platform: &str, extra: Vec<(String, Column)>) -> Dataset {
+    let n = counts.n_rows;
+    Dataset {
+        cells: CellTable {
+            cell_id: (0..n).map(|i| format!("c{i}")).collect(),
+            sample: vec!["s".into(); n],
+            x: vec![f64::NAN; n],
+            y: vec![f64::NAN; n],
+            z: None,
+            extra,
+        },
+        genes: GeneTable::from_names(genes.to_vec()),
+        counts,
+        platform: platform.into(),
+        coordinate_unit: "none".into(),
+        notes: vec![],
+    }
 }
 
 /// Splits each type's cells in two halves (seeded): cells to build spots from, and the reference.

@@ -3,29 +3,10 @@
 
 use std::path::Path;
 use tmescope_core::counts::CsrCounts;
-use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
+use tmescope_core::dataset::{Column, Dataset};
 use tmescope_deconv::likelihood::TableCache;
-use tmescope_deconv::synth::{evaluate, split_cells, synthesize, synthetic_reference, Pattern, SynthOptions};
+use tmescope_deconv::synth::{dataset, evaluate, split_cells, synthesize, synthetic_reference, Pattern, SynthOptions};
 use tmescope_deconv::{deconvolve, prepare_reference, Method, Mode, Params};
-
-fn dataset(counts: CsrCounts, genes: &[String], extra: Vec<(String, Column)>) -> Dataset {
-    let n = counts.n_rows;
-    Dataset {
-        cells: CellTable {
-            cell_id: (0..n).map(|i| format!("c{i}")).collect(),
-            sample: vec!["s".into(); n],
-            x: vec![f64::NAN; n],
-            y: vec![f64::NAN; n],
-            z: None,
-            extra,
-        },
-        genes: GeneTable::from_names(genes.to_vec()),
-        counts,
-        platform: "simulated-visium".into(),
-        coordinate_unit: "none".into(),
-        notes: vec![],
-    }
-}
 
 struct Case {
     counts: CsrCounts,
@@ -41,7 +22,7 @@ fn case() -> Case {
     let (pool, keep) = split_cells(&types, k, 3);
     let genes: Vec<String> = (0..120).map(|g| format!("G{g}")).collect();
     let labels = Column::Text(keep.iter().map(|&i| Some(format!("t{}", types[i]))).collect());
-    let reference = dataset(counts.select_rows(&keep), &genes, vec![("cell_type".into(), labels)]);
+    let reference = dataset(counts.select_rows(&keep), &genes, "simulated-visium", vec![("cell_type".into(), labels)]);
     Case { counts, types, pool, genes, reference }
 }
 
@@ -60,7 +41,7 @@ fn rctd_beats_nnls_on_every_pattern() {
     for pattern in Pattern::ALL {
         let opts = SynthOptions { n_spots: 120, mean_total: 600.0, sd_total: 150.0, seed: 5, ..Default::default() };
         let spots = synthesize(&c.counts, &c.types, 5, &c.pool, pattern, &opts);
-        let spatial = dataset(spots.counts.clone(), &c.genes, vec![]);
+        let spatial = dataset(spots.counts.clone(), &c.genes, "simulated-visium", vec![]);
         let mut rmse = Vec::new();
         for method in [Method::Rctd, Method::Nnls] {
             let res = deconvolve(
@@ -102,7 +83,7 @@ fn results_identical_for_one_and_two_threads() {
     let p = Params { sigma: None, max_sigma_rounds: 2, mode: Some(Mode::Doublet), ..params() };
     let opts = SynthOptions { n_spots: 40, mean_total: 400.0, sd_total: 100.0, ..Default::default() };
     let spots = synthesize(&c.counts, &c.types, 5, &c.pool, Pattern::Dominant, &opts);
-    let spatial = dataset(spots.counts, &c.genes, vec![]);
+    let spatial = dataset(spots.counts, &c.genes, "simulated-visium", vec![]);
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
