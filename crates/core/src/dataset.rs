@@ -453,48 +453,200 @@ pub fn read_genes(dir: &Path) -> Result<GeneTable> {
     })
 }
 
+/// One batch of `counts.parquet` entries (parallel columns), as streamed by [`stream_counts`].
+#[derive(Debug, Clone)]
+pub struct CountBatch {
+    /// Cell (row) index of each entry.
+    pub cells: Vec<u32>,
+    /// Gene (column) index of each entry.
+    pub genes: Vec<u32>,
+    /// The values (`u32` when the file holds integers).
+    pub values: CountValues,
+}
+
+/// Streams `counts.parquet` of a dataset folder batch by batch (memory bounded by one row group), checking
+/// every index against the table sizes, and calls `f` on each batch. Returns the file's path.
+pub fn stream_counts(
+    dir: &Path,
+    n_cells: usize,
+    n_genes: usize,
+    mut f: impl FnMut(&CountBatch) -> Result<()>,
+) -> Result<std::path::PathBuf> {
+    let path = require_file(dir, COUNTS_FILE)?;
+    Table::stream(&path, &["cell_index", "gene_index", "count"], |t| {
+        let cells = t.u32("cell_index")?;
+        let genes = t.u32("gene_index")?;
+        if let Some(&r) = cells.iter().find(|&&r| r as usize >= n_cells) {
+            return Err(Error::input(
+                &path,
+                "column `cell_index`",
+                format!("index {r} but cells.parquet has {n_cells} rows"),
+            ));
+        }
+        if let Some(&g) = genes.iter().find(|&&g| g as usize >= n_genes) {
+            return Err(Error::input(
+                &path,
+                "column `gene_index`",
+                format!("index {g} but genes.parquet has {n_genes} rows"),
+            ));
+        }
+        let values = if t.column("count")?.data_type().is_integer() {
+            CountValues::U32(t.u32("count")?)
+        } else {
+            CountValues::F32(t.f64("count")?.into_iter().map(|x| x as f32).collect())
+        };
+        f(&CountBatch { cells, genes, values })
+    })?;
+    Ok(path)
+}
+
+/// Every cell's total count, from a pass over the cell and count columns of `counts.parquet` only.
+pub fn count_totals(dir: &Path, n_cells: usize) -> Result<Vec<f64>> {
+    let path = require_file(dir, COUNTS_FILE)?;
+    let mut totals = vec![0.0; n_cells];
+    Table::stream(&path, &["cell_index", "count"], |t| {
+        let cells = t.u32("cell_index")?;
+        let values = t.f64("count")?;
+        for (&r, v) in cells.iter().zip(values) {
+            match totals.get_mut(r as usize) {
+                Some(x) => *x += v,
+                None => {
+                    return Err(Error::input(
+                        &path,
+                        "column `cell_index`",
+                        format!("index {r} but cells.parquet has {n_cells} rows"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(totals)
+}
+
+/// Streams the counts cell by cell: `f(cell, genes, values)` with the cell's non-zero entries for every
+/// cell with entries, in increasing cell order, holding one batch at a time. The file must be sorted by
+/// `cell_index` then `gene_index` without duplicates, as the format requires (an input error otherwise).
+pub fn stream_count_rows(
+    dir: &Path,
+    n_cells: usize,
+    n_genes: usize,
+    mut f: impl FnMut(usize, &[u32], &[f64]) -> Result<()>,
+) -> Result<()> {
+    let (mut row, mut genes, mut values): (Option<u32>, Vec<u32>, Vec<f64>) = (None, vec![], vec![]);
+    stream_counts(dir, n_cells, n_genes, |b| {
+        for (k, (&r, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
+            if row != Some(r) {
+                if let Some(prev) = row {
+                    if r < prev {
+                        return Err(Error::input(
+                            dir.join(COUNTS_FILE),
+                            "column `cell_index`",
+                            format!(
+                                "expected rows sorted by cell_index (as ingest writes them); found {r} after {prev}"
+                            ),
+                        ));
+                    }
+                    f(prev as usize, &genes, &values)?;
+                }
+                row = Some(r);
+                genes.clear();
+                values.clear();
+            }
+            if genes.last().is_some_and(|&last| g <= last) {
+                return Err(Error::input(
+                    dir.join(COUNTS_FILE),
+                    "column `gene_index`",
+                    format!(
+                        "expected each cell's genes sorted and unique (as ingest writes them); found gene {g} after {} \
+                         in cell {r}",
+                        genes.last().copied().unwrap_or_default()
+                    ),
+                ));
+            }
+            let v = b.values.get(k);
+            if v != 0.0 {
+                genes.push(g);
+                values.push(v);
+            }
+        }
+        Ok(())
+    })?;
+    match row {
+        Some(prev) => f(prev as usize, &genes, &values),
+        None => Ok(()),
+    }
+}
+
 /// Reads `counts.parquet` of a dataset folder into CSR form, checking indices against the table sizes.
 pub fn read_counts(dir: &Path, n_cells: usize, n_genes: usize) -> Result<CsrCounts> {
-    let t = Table::read(&require_file(dir, COUNTS_FILE)?)?;
-    let rows = t.u32("cell_index")?;
-    let cols = t.u32("gene_index")?;
-    let integer = t.column("count")?.data_type().is_integer();
-    let sorted = rows.windows(2).all(|w| w[0] <= w[1]);
-    if let Some(&r) = rows.iter().find(|&&r| r as usize >= n_cells) {
-        return Err(Error::input(
-            &t.path,
-            "column `cell_index`",
-            format!("index {r} but cells.parquet has {n_cells} rows"),
-        ));
-    }
-    if let Some(&g) = cols.iter().find(|&&g| g as usize >= n_genes) {
-        return Err(Error::input(
-            &t.path,
-            "column `gene_index`",
-            format!("index {g} but genes.parquet has {n_genes} rows"),
-        ));
-    }
-    let values = if integer {
-        CountValues::U32(t.u32("count")?)
-    } else {
-        let v = t.f64("count")?;
-        CountValues::F32(v.into_iter().map(|x| x as f32).collect())
+    read_counts_of(dir, n_cells, n_genes, None).map(|(m, _)| m)
+}
+
+/// Reads the entries of the genes marked in `keep` (all genes when `None`) into CSR form (gene indices
+/// unchanged), streaming the file so that only the kept entries are held, and returns them with every
+/// cell's total over all genes (for normalisation).
+pub fn read_counts_of(
+    dir: &Path,
+    n_cells: usize,
+    n_genes: usize,
+    keep: Option<&[bool]>,
+) -> Result<(CsrCounts, Vec<f64>)> {
+    let mut totals = vec![0.0; n_cells];
+    let mut counts_per_row = vec![0u64; n_cells + 1];
+    let mut indices: Vec<u32> = Vec::new();
+    let mut ints: Vec<u32> = Vec::new();
+    let mut floats: Vec<f32> = Vec::new();
+    let mut integer = true;
+    // Row of each kept entry, held only once the file turns out not to be sorted by cell.
+    let mut rows: Option<Vec<u32>> = None;
+    let mut last_row = 0u32;
+    stream_counts(dir, n_cells, n_genes, |b| {
+        integer = b.values.is_integer();
+        for (k, (&r, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
+            let v = b.values.get(k);
+            totals[r as usize] += v;
+            if !keep.is_none_or(|m| m[g as usize]) {
+                continue;
+            }
+            if rows.is_none() && r < last_row {
+                // Unsorted: the rows so far were sorted, so they follow from the per-row counts.
+                let mut prefix = Vec::with_capacity(indices.len());
+                for (row, &c) in counts_per_row[1..].iter().enumerate() {
+                    prefix.extend(std::iter::repeat_n(row as u32, c as usize));
+                }
+                rows = Some(prefix);
+            }
+            last_row = r;
+            counts_per_row[r as usize + 1] += 1;
+            if let Some(rows) = rows.as_mut() {
+                rows.push(r);
+            }
+            indices.push(g);
+            match &b.values {
+                CountValues::U32(x) => ints.push(x[k]),
+                CountValues::F32(x) => floats.push(x[k]),
+            }
+        }
+        Ok(())
+    })?;
+    let values = if integer { CountValues::U32(ints) } else { CountValues::F32(floats) };
+    let m = match rows {
+        None => {
+            let mut indptr = counts_per_row;
+            for i in 0..n_cells {
+                indptr[i + 1] += indptr[i];
+            }
+            let mut m = CsrCounts { n_rows: n_cells, n_cols: n_genes, indptr, indices, values };
+            m.canonicalize()?;
+            m
+        }
+        Some(rows) => {
+            let trip = rows.iter().zip(&indices).enumerate().map(|(k, (&r, &c))| (r, c, values.get(k))).collect();
+            CsrCounts::from_triplets(n_cells, n_genes, trip, integer)?
+        }
     };
-    if sorted {
-        let mut indptr = vec![0u64; n_cells + 1];
-        for &r in &rows {
-            indptr[r as usize + 1] += 1;
-        }
-        for i in 0..n_cells {
-            indptr[i + 1] += indptr[i];
-        }
-        let mut m = CsrCounts { n_rows: n_cells, n_cols: n_genes, indptr, indices: cols, values };
-        m.canonicalize()?;
-        Ok(m)
-    } else {
-        let trip = rows.iter().zip(&cols).enumerate().map(|(k, (&r, &c))| (r, c, values.get(k))).collect();
-        CsrCounts::from_triplets(n_cells, n_genes, trip, integer)
-    }
+    Ok((m, totals))
 }
 
 #[cfg(test)]

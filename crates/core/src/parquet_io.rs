@@ -1,8 +1,8 @@
 //! Reading and writing Parquet files with provenance metadata.
 //!
 //! [`ParquetSink`] streams record batches to a file (bounded row groups, zstd compression, provenance and
-//! extra key-value metadata); [`Table`] reads a whole file and hands out typed columns with errors that
-//! name the file and the column.
+//! extra key-value metadata); [`Table`] reads a whole file (or streams it batch by batch) and hands out
+//! typed columns with errors that name the file and the column.
 
 use crate::provenance::{Provenance, PROVENANCE_KEY};
 use crate::{Error, Result};
@@ -116,6 +116,33 @@ impl Table {
         let batch = arrow::compute::concat_batches(&schema, &batches)
             .map_err(|e| Error::file(path, format!("inconsistent Parquet batches ({e})")))?;
         Ok(Table { path: path.to_path_buf(), batch, metadata })
+    }
+
+    /// Streams `path` batch by batch (at most [`ROW_GROUP_ROWS`] rows each, so memory stays bounded),
+    /// reading only the named columns (every one must exist), and calls `f` with each batch as a table.
+    pub fn stream(path: &Path, columns: &[&str], mut f: impl FnMut(&Table) -> Result<()>) -> Result<()> {
+        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::file(path, "missing: expected a Parquet file here"),
+            _ => Error::io(path, e),
+        })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
+        for name in columns {
+            if builder.schema().column_with_name(name).is_none() {
+                return Err(Error::input(path, format!("column `{name}`"), "required column is missing"));
+            }
+        }
+        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(ROW_GROUP_ROWS)
+            .build()
+            .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
+        for b in reader {
+            let batch = b.map_err(|e| Error::file(path, format!("corrupt Parquet data ({e})")))?;
+            f(&Table { path: path.to_path_buf(), batch, metadata: BTreeMap::new() })?;
+        }
+        Ok(())
     }
 
     /// Number of rows.

@@ -398,15 +398,6 @@ pub fn deconvolve(
     let n_union = union.len();
     // Reference profiles on the union genes, genes x types.
     let mu_union: Vec<f64> = union.iter().flat_map(|&g| (0..k).map(move |t| prof.mu[t * prof.n_genes + g])).collect();
-    let dense = |i: usize| -> Vec<f64> {
-        let mut y = vec![0.0; n_union];
-        for (g, v) in spatial.counts.row_iter(i) {
-            if let Some(p) = spatial_pos[g as usize] {
-                y[p as usize] = v;
-            }
-        }
-        y
-    };
     // Pseudo-bulk over the fitted spots.
     let mut pseudo = vec![0.0; n_union];
     for &i in &fitted {
@@ -431,9 +422,19 @@ pub fn deconvolve(
     let reg_pos: Vec<usize> = (0..n_union).filter(|&p| is_reg[p]).collect();
     let mu_reg: Vec<f64> = reg_pos.iter().flat_map(|&p| mu_norm[p * k..(p + 1) * k].iter().copied()).collect();
     let g_reg = reg_pos.len();
+    // Position of each spatial gene among the reg genes.
+    let mut spatial_reg: Vec<Option<u32>> = vec![None; spatial.genes.len()];
+    for (r, &p) in reg_pos.iter().enumerate() {
+        spatial_reg[ref_to_spatial[&union[p]]] = Some(r as u32);
+    }
     let reg_counts = |i: usize| -> Vec<f64> {
-        let y = dense(i);
-        reg_pos.iter().map(|&p| y[p]).collect()
+        let mut y = vec![0.0; g_reg];
+        for (g, v) in spatial.counts.row_iter(i) {
+            if let Some(r) = spatial_reg[g as usize] {
+                y[r as usize] = v;
+            }
+        }
+        y
     };
     for &i in &fitted {
         let y = reg_counts(i);
@@ -548,11 +549,18 @@ pub fn deconvolve(
             let k_all = fitted.iter().map(|&i| reg_counts(i).iter().fold(0.0f64, |m, &v| m.max(v))).fold(0.0, f64::max)
                 as usize;
             let table = cache.get(sigma_index, k_all);
+            let label_model = (mode == Mode::Labels).then(|| labels::LabelModel::new(&mu_reg, k));
             let results: Vec<(usize, SpotResult)> = fitted
                 .par_iter()
                 .map_init(SpotWorkspace::default, |ws, &i| {
                     let y = reg_counts(i);
-                    let r = fit_spot(&mu_reg, k, &y, totals[i], &table, mode, &params.modes, ws, spots[i].clone());
+                    let spot = spots[i].clone();
+                    let r = match &label_model {
+                        Some(model) => {
+                            set_labels(spot, &labels::fit_labels(model, &y, totals[i], &table, &params.modes))
+                        }
+                        None => fit_spot(&mu_reg, k, &y, totals[i], &table, mode, &params.modes, ws, spot),
+                    };
                     progress(1);
                     (i, r)
                 })
@@ -596,7 +604,23 @@ fn set_full(spot: &mut SpotResult, w: &[f64]) {
     spot.second_type = order.get(1).copied();
 }
 
-/// Fits one spot in the given mode, filling `spot`.
+/// Fills `spot` from a labels-mode result: one type per cell (the pair weights of a mixed-signal cell stay
+/// in the QC class).
+fn set_labels(mut spot: SpotResult, r: &labels::LabelResult) -> SpotResult {
+    let best = r.ranking[0];
+    spot.weight_sum = Some(best.2);
+    spot.spot_class = Some(r.class.to_string());
+    spot.converged = Some(r.converged);
+    spot.nll = Some(best.1);
+    spot.first_type = Some(best.0);
+    spot.second_type = r.ranking.get(1).map(|x| x.0);
+    spot.margin = r.ranking.get(1).map(|x| x.1 - best.1);
+    spot.proportions = vec![(best.0, best.2, 1.0)];
+    spot
+}
+
+/// Fits one spot in the given mode, filling `spot` (labels mode prepares its model per call: the
+/// pipeline prepares it once).
 #[allow(clippy::too_many_arguments)]
 pub fn fit_spot(
     mu_reg: &[f64],
@@ -637,17 +661,8 @@ pub fn fit_spot(
             };
         }
         Mode::Labels => {
-            let r = labels::fit_labels(mu_reg, k, y, n, table, opts, ws);
-            let best = r.ranking[0];
-            spot.weight_sum = Some(best.2);
-            spot.spot_class = Some(r.class.to_string());
-            spot.converged = Some(r.converged);
-            spot.nll = Some(best.1);
-            spot.first_type = Some(best.0);
-            spot.second_type = r.ranking.get(1).map(|x| x.0);
-            spot.margin = r.ranking.get(1).map(|x| x.1 - best.1);
-            // One type per cell; the pair weights of a mixed-signal cell stay in the QC class.
-            spot.proportions = vec![(best.0, best.2, 1.0)];
+            let model = labels::LabelModel::new(mu_reg, k);
+            spot = set_labels(spot, &labels::fit_labels(&model, y, n, table, opts));
         }
         Mode::Multi => {
             let r = rctd::fit_multi(mu_reg, k, y, n, table, opts, ws);

@@ -9,7 +9,7 @@
 //!   least squares in log space and rescale the profiles so their mixture matches the bulk
 //!   (removes gene-wise platform effects between the reference and the spatial technology).
 //! - [`choose_sigma`]: alternate full fits and a grid search over sigma on a seeded sample of spots.
-//! - [`fit_doublet`], [`fit_multi`], [`label_cell`]: the doublet, multi-type and single-cell modes.
+//! - [`fit_doublet`], [`fit_multi`]: the doublet and multi-type modes (single cells: [`crate::labels`]).
 //!
 //! Each spot costs O(iterations x (G K^2 + K^3)) for G genes and K types; spots run in parallel.
 
@@ -27,11 +27,19 @@ pub struct ModeOptions {
     pub max_multi_types: usize,
     /// Weight above which a type is a doublet/multi candidate (0.01).
     pub candidate_weight: f64,
+    /// Labels mode: types kept by the Poisson screen for the likelihood fits (4; 0 keeps every type).
+    pub label_candidates: usize,
 }
 
 impl Default for ModeOptions {
     fn default() -> Self {
-        ModeOptions { doublet_threshold: 20.0, confidence_threshold: 5.0, max_multi_types: 4, candidate_weight: 0.01 }
+        ModeOptions {
+            doublet_threshold: 20.0,
+            confidence_threshold: 5.0,
+            max_multi_types: 4,
+            candidate_weight: 0.01,
+            label_candidates: 4,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! Per-cell gene-program scores, graph smoothing and Getis-Ord Gi* hotspots.
 //!
-//! - [`gene_means`]: mean of every gene over all cells of the normalised matrix (counts scaled to
+//! - [`GeneMeans`]: mean of every gene over all cells of the normalised matrix (counts scaled to
 //!   `target_sum` per cell, then `ln(1 + x)`, as scanpy's `normalize_total` + `log1p`). The normalised
 //!   values are computed on the fly from the sparse counts: no dense or normalised copy is kept.
 //!   O(nnz).
@@ -8,7 +8,7 @@
 //!   scanpy, Wolf et al., Genome Biol 2018): genes ranked by mean (ties take the minimum rank), bin id
 //!   `rank // round(n_genes / (n_bins - 1))` (round half to even, as numpy), up to `ctrl_size` genes drawn
 //!   without replacement from each bin holding a signature gene, signature genes removed afterwards.
-//! - [`score_programs`]: `mean(signature) - mean(control)` per cell (scanpy) or the rank-based score
+//! - [`ProgramScorer`]: `mean(signature) - mean(control)` per cell (scanpy) or the rank-based score
 //!   (Andreatta & Carmona, CSBJ 2021): per cell, genes ranked by decreasing expression (ties averaged),
 //!   ranks above `max_rank` set to `max_rank + 1`, and `1 - U / (n * max_rank)` with the Mann-Whitney
 //!   `U = sum(ranks) - n (n + 1) / 2`, clamped to [0, 1]. O(nnz log(nnz per cell)).
@@ -19,15 +19,21 @@ use crate::stats;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use tmescope_core::counts::CsrCounts;
 use tmescope_core::graph::NeighborGraph;
 
-/// Rows per parallel work item; fixed so that reductions happen in the same order for any thread count.
-const CHUNK: usize = 16_384;
-
 /// Per-cell scale factors `target_sum / total` (0 for empty cells, which stay 0 as in scanpy).
-pub fn normalisation_scale(counts: &CsrCounts, target_sum: f64) -> Vec<f64> {
-    counts.row_totals().into_iter().map(|t| if t > 0.0 { target_sum / t } else { 0.0 }).collect()
+pub fn normalisation_scale(totals: &[f64], target_sum: f64) -> Vec<f64> {
+    totals.iter().map(|&t| cell_scale(t, target_sum)).collect()
+}
+
+/// One cell's scale factor `target_sum / total` (0 for an empty cell).
+#[inline]
+pub fn cell_scale(total: f64, target_sum: f64) -> f64 {
+    if total > 0.0 {
+        target_sum / total
+    } else {
+        0.0
+    }
 }
 
 /// The normalised, log1p value of a count.
@@ -36,28 +42,30 @@ pub fn lognorm(count: f64, scale: f64) -> f64 {
     (count * scale).ln_1p()
 }
 
-/// Mean of each gene over all cells of the normalised log1p matrix.
-pub fn gene_means(counts: &CsrCounts, scale: &[f64]) -> Vec<f64> {
-    let n = counts.n_rows;
-    let partial: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let mut s = vec![0.0f64; counts.n_cols];
-            for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                for (g, v) in counts.row_iter(i) {
-                    s[g as usize] += lognorm(v, scale[i]);
-                }
-            }
-            s
-        })
-        .collect();
-    let mut sum = vec![0.0f64; counts.n_cols];
-    for p in partial {
-        for (a, b) in sum.iter_mut().zip(p) {
-            *a += b;
+/// Mean of each gene over all cells of the normalised log1p matrix, accumulated row by row (so the counts
+/// can be streamed; rows are added in cell order, so the sums are the same for any thread count).
+#[derive(Debug, Clone)]
+pub struct GeneMeans {
+    sum: Vec<f64>,
+}
+
+impl GeneMeans {
+    /// Zero sums for `n_genes` genes.
+    pub fn new(n_genes: usize) -> Self {
+        GeneMeans { sum: vec![0.0; n_genes] }
+    }
+
+    /// Adds one cell: its non-zero `genes`, their `values` and the cell's scale factor.
+    pub fn add_row(&mut self, genes: &[u32], values: &[f64], scale: f64) {
+        for (&g, &v) in genes.iter().zip(values) {
+            self.sum[g as usize] += lognorm(v, scale);
         }
     }
-    sum.iter().map(|s| s / n.max(1) as f64).collect()
+
+    /// The means over `n_cells` cells (cells never added count as zeros).
+    pub fn means(&self, n_cells: usize) -> Vec<f64> {
+        self.sum.iter().map(|s| s / n_cells.max(1) as f64).collect()
+    }
 }
 
 /// scanpy's expression bins: `floor(min_rank / round(n / (n_bins - 1)))` for each gene.
@@ -132,57 +140,58 @@ pub struct ProgramGenes {
     pub control: Vec<usize>,
 }
 
-/// Scores every program for every cell; returns one vector (over cells) per program.
-pub fn score_programs(
-    counts: &CsrCounts,
-    scale: &[f64],
-    programs: &[ProgramGenes],
+/// Scores every program for one cell at a time (so the counts can be streamed).
+#[derive(Debug, Clone)]
+pub struct ProgramScorer<'a> {
+    programs: &'a [ProgramGenes],
     method: ScoreMethod,
     max_rank: usize,
-) -> Vec<Vec<f64>> {
-    let np = programs.len();
-    let n = counts.n_rows;
-    let mut flat = vec![0.0f64; n * np];
-    if np == 0 {
-        return vec![];
-    }
-    match method {
-        ScoreMethod::Scanpy => {
-            // Coefficient of each gene in each program: +1/n_sig for signature, -1/n_ctrl for control.
-            let mut coef: Vec<Vec<(usize, f64)>> = vec![Vec::new(); counts.n_cols];
+    n_genes: usize,
+    /// scanpy: coefficient of each gene in each program, +1/n_sig for signature, -1/n_ctrl for control.
+    coef: Vec<Vec<(usize, f64)>>,
+}
+
+impl<'a> ProgramScorer<'a> {
+    /// Prepares `programs` (gene columns among `n_genes`) for `method`; `max_rank` caps the rank score.
+    pub fn new(programs: &'a [ProgramGenes], method: ScoreMethod, max_rank: usize, n_genes: usize) -> Self {
+        let mut coef: Vec<Vec<(usize, f64)>> = Vec::new();
+        if method == ScoreMethod::Scanpy {
+            coef = vec![Vec::new(); n_genes];
             for (p, prog) in programs.iter().enumerate() {
                 for &g in &prog.signature {
                     coef[g].push((p, 1.0 / prog.signature.len() as f64));
                 }
-                if !prog.control.is_empty() {
-                    for &g in &prog.control {
-                        coef[g].push((p, -1.0 / prog.control.len() as f64));
-                    }
+                for &g in &prog.control {
+                    coef[g].push((p, -1.0 / prog.control.len() as f64));
                 }
             }
-            flat.par_chunks_mut(np).enumerate().for_each(|(i, out)| {
-                for (g, v) in counts.row_iter(i) {
-                    let c = &coef[g as usize];
+        }
+        ProgramScorer { programs, method, max_rank, n_genes, coef }
+    }
+
+    /// Writes the score of every program into `out` for one cell with non-zero `genes` (sorted), their
+    /// `values` and scale factor `scale`.
+    pub fn score_row(&self, genes: &[u32], values: &[f64], scale: f64, out: &mut [f64]) {
+        out.fill(0.0);
+        match self.method {
+            ScoreMethod::Scanpy => {
+                for (&g, &v) in genes.iter().zip(values) {
+                    let c = &self.coef[g as usize];
                     if !c.is_empty() {
-                        let x = lognorm(v, scale[i]);
+                        let x = lognorm(v, scale);
                         for &(p, w) in c {
                             out[p] += w * x;
                         }
                     }
                 }
-            });
-        }
-        ScoreMethod::Rank => {
-            let n_genes = counts.n_cols as f64;
-            let cap = max_rank as f64;
-            flat.par_chunks_mut(np).enumerate().for_each(|(i, out)| {
-                let (genes, vals) = counts.row(i);
-                let values: Vec<f64> = (0..genes.len()).map(|k| vals.get(k)).collect();
-                let mut sorted = values.clone();
+            }
+            ScoreMethod::Rank => {
+                let cap = self.max_rank as f64;
+                let mut sorted = values.to_vec();
                 sorted.sort_by(|a, b| b.total_cmp(a));
                 let nnz = sorted.len() as f64;
-                let zero_rank = (nnz + 1.0 + n_genes) / 2.0;
-                for (p, prog) in programs.iter().enumerate() {
+                let zero_rank = (nnz + 1.0 + self.n_genes as f64) / 2.0;
+                for (p, prog) in self.programs.iter().enumerate() {
                     let m = prog.signature.len() as f64;
                     let mut sum = 0.0;
                     for &g in &prog.signature {
@@ -200,10 +209,9 @@ pub fn score_programs(
                     let u = sum - m * (m + 1.0) / 2.0;
                     out[p] = (1.0 - u / (m * cap)).clamp(0.0, 1.0);
                 }
-            });
+            }
         }
     }
-    (0..np).map(|p| (0..n).map(|i| flat[i * np + p]).collect()).collect()
 }
 
 /// Weighted mean of each cell's value with its neighbours' (self weight 1).
@@ -279,6 +287,39 @@ pub fn resistance_score(scores: &[(&[f64], f64)], n: usize) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tmescope_core::counts::CsrCounts;
+
+    /// Rows of `c` through the row-by-row accumulators, as the stage streams them.
+    fn means_of(c: &CsrCounts, s: &[f64]) -> Vec<f64> {
+        let mut acc = GeneMeans::new(c.n_cols);
+        for i in 0..c.n_rows {
+            let (g, v) = c.row(i);
+            let v: Vec<f64> = (0..g.len()).map(|k| v.get(k)).collect();
+            acc.add_row(g, &v, s[i]);
+        }
+        acc.means(c.n_rows)
+    }
+
+    fn score_programs(
+        c: &CsrCounts,
+        s: &[f64],
+        progs: &[ProgramGenes],
+        method: ScoreMethod,
+        cap: usize,
+    ) -> Vec<Vec<f64>> {
+        let scorer = ProgramScorer::new(progs, method, cap, c.n_cols);
+        let mut out = vec![vec![0.0; c.n_rows]; progs.len()];
+        let mut row = vec![0.0; progs.len()];
+        for i in 0..c.n_rows {
+            let (g, v) = c.row(i);
+            let v: Vec<f64> = (0..g.len()).map(|k| v.get(k)).collect();
+            scorer.score_row(g, &v, s[i], &mut row);
+            for (p, x) in row.iter().enumerate() {
+                out[p][i] = *x;
+            }
+        }
+        out
+    }
 
     fn m() -> CsrCounts {
         // 3 cells x 4 genes.
@@ -289,8 +330,8 @@ mod tests {
     #[test]
     fn means_match_hand_computation() {
         let c = m();
-        let s = normalisation_scale(&c, 1e4);
-        let mu = gene_means(&c, &s);
+        let s = normalisation_scale(&c.row_totals(), 1e4);
+        let mu = means_of(&c, &s);
         let want0 = ((5000.0f64).ln_1p() + (2500.0f64).ln_1p()) / 3.0;
         assert!((mu[0] - want0).abs() < 1e-12);
         assert!((mu[2] - (1e4f64).ln_1p() / 3.0).abs() < 1e-12);
@@ -317,7 +358,7 @@ mod tests {
     #[test]
     fn scanpy_score_is_signature_minus_control() {
         let c = m();
-        let s = normalisation_scale(&c, 1e4);
+        let s = normalisation_scale(&c.row_totals(), 1e4);
         let prog = ProgramGenes { signature: vec![0, 1], control: vec![2] };
         let sc = score_programs(&c, &s, &[prog], ScoreMethod::Scanpy, 1500);
         let want = ((5000.0f64).ln_1p() * 2.0) / 2.0 - 0.0;
@@ -328,7 +369,7 @@ mod tests {
     #[test]
     fn rank_score_is_high_for_top_genes() {
         let c = CsrCounts::from_triplets(2, 4, vec![(0, 0, 9.0), (0, 1, 8.0), (1, 2, 9.0), (1, 3, 8.0)], true).unwrap();
-        let s = normalisation_scale(&c, 1e4);
+        let s = normalisation_scale(&c.row_totals(), 1e4);
         let prog = ProgramGenes { signature: vec![0, 1], control: vec![] };
         let sc = score_programs(&c, &s, &[prog], ScoreMethod::Rank, 3);
         // Cell 0: ranks 1 and 2 -> U = 0 -> 1. Cell 1: zero block ranks (3+4)/2 = 3.5 > 3 -> 4 each.

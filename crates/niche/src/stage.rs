@@ -14,7 +14,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tmescope_core::dataset::{read_cells, read_counts, read_genes, CellTable, Column};
+use tmescope_core::dataset::{read_cells, read_counts_of, read_genes, stream_count_rows, CellTable, Column};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{arc, batch_with_schema, ParquetSink, Table};
@@ -167,13 +167,6 @@ pub fn run_score(
 ) -> Result<ScoreSummary> {
     let (cells, _, _) = read_cells(dataset)?;
     let genes = read_genes(dataset)?;
-    let counts = read_counts(dataset, cells.len(), genes.len())?;
-    if (0..counts.values.len()).all(|k| counts.values.get(k) == 0.0) {
-        return Err(Error::file(
-            dataset.join(tmescope_core::dataset::COUNTS_FILE),
-            "every count is zero: expected at least one non-zero count to score gene programs",
-        ));
-    }
     let n = cells.len();
     let graph = match graph {
         Some(g) => Some(read_graph(g, n)?),
@@ -190,9 +183,17 @@ pub fn run_score(
             warnings.join("; ")
         )));
     }
-    let scale = score::normalisation_scale(&counts, p.target_sum);
+    // The counts are streamed cell by cell, twice for scanpy scores (gene means for the control bins,
+    // then the scores) and once for rank scores: memory stays proportional to cells x programs.
+    let mut means = score::GeneMeans::new(genes.len());
+    if p.method == ScoreMethod::Scanpy {
+        stream_count_rows(dataset, n, genes.len(), |_, g, v| {
+            means.add_row(g, v, score::cell_scale(v.iter().sum(), p.target_sum));
+            Ok(())
+        })?;
+    }
     let bins = match p.method {
-        ScoreMethod::Scanpy => score::expression_bins(&score::gene_means(&counts, &scale), p.n_bins),
+        ScoreMethod::Scanpy => score::expression_bins(&means.means(n), p.n_bins),
         ScoreMethod::Rank => vec![],
     };
     let genes_used: Vec<ProgramGenes> = progs
@@ -215,8 +216,29 @@ pub fn run_score(
         }
     }
     let mut names: Vec<String> = progs.iter().map(|p| p.name.clone()).collect();
-    let mut raw = score::score_programs(&counts, &scale, &genes_used, p.method, p.max_rank);
-    drop(counts);
+    let scorer = score::ProgramScorer::new(&genes_used, p.method, p.max_rank, genes.len());
+    let np = genes_used.len();
+    // Cells without counts keep the score of an empty row.
+    let mut empty = vec![0.0; np];
+    scorer.score_row(&[], &[], 0.0, &mut empty);
+    let mut raw: Vec<Vec<f64>> = empty.iter().map(|&e| vec![e; n]).collect();
+    let mut row = vec![0.0; np];
+    let mut any_count = false;
+    stream_count_rows(dataset, n, genes.len(), |i, g, v| {
+        let total: f64 = v.iter().sum();
+        any_count |= total > 0.0;
+        scorer.score_row(g, v, score::cell_scale(total, p.target_sum), &mut row);
+        for (col, x) in raw.iter_mut().zip(&row) {
+            col[i] = *x;
+        }
+        Ok(())
+    })?;
+    if !any_count {
+        return Err(Error::file(
+            dataset.join(tmescope_core::dataset::COUNTS_FILE),
+            "every count is zero: expected at least one non-zero count to score gene programs",
+        ));
+    }
     let weighted: Vec<(&[f64], f64)> = rules
         .rules
         .resistance
@@ -1264,8 +1286,13 @@ pub fn run_communicate(
     if pairs.is_empty() {
         return Err(Error::Usage(format!("no ligand-receptor pair has all its genes in {}", dataset.display())));
     }
-    let counts = read_counts(dataset, n, genes.len())?;
-    let scale = score::normalisation_scale(&counts, p.target_sum);
+    // Only the pair genes are kept from the streamed counts (with every cell's total for the scale).
+    let mut keep = vec![false; genes.len()];
+    for &gi in &local {
+        keep[gi] = true;
+    }
+    let (counts, totals) = read_counts_of(dataset, n, genes.len(), Some(&keep))?;
+    let scale = score::normalisation_scale(&totals, p.target_sum);
     let mut lmap = vec![u32::MAX; genes.len()];
     for (k, &gi) in local.iter().enumerate() {
         lmap[gi] = k as u32;

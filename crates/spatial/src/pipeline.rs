@@ -16,7 +16,7 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Arra
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use tmescope_core::dataset::{read_cells, read_counts, read_genes, CellTable, Column, CELLS_FILE};
+use tmescope_core::dataset::{count_totals, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{arc, batch_with_schema, write_batch, Table};
@@ -241,51 +241,54 @@ pub fn median_nn_distance(pts: &[[f64; 2]]) -> f64 {
     crate::build::percentile(&mut d, 50.0)
 }
 
-/// log1p of counts scaled to the median non-zero total (scanpy's `normalize_total` with `target_sum=None`
-/// followed by `log1p`) for the genes `genes`: one dense column per gene.
-pub fn log_normalised_columns(counts: &tmescope_core::counts::CsrCounts, genes: &[usize]) -> Vec<Vec<f64>> {
-    let totals = counts.row_totals();
+/// Per-cell factors of scanpy's `normalize_total` with `target_sum=None`: the median non-zero total over
+/// the cell's total (0 for empty cells).
+pub fn median_scale(totals: &[f64]) -> Vec<f64> {
     let mut nz: Vec<f64> = totals.iter().copied().filter(|&t| t > 0.0).collect();
     let target = if nz.is_empty() { 1.0 } else { crate::build::percentile(&mut nz, 50.0) };
-    let mut col_of = vec![usize::MAX; counts.n_cols];
+    totals.iter().map(|&t| if t > 0.0 { target / t } else { 0.0 }).collect()
+}
+
+/// log1p of the counts of the dataset folder `dataset` times `scale` (see [`median_scale`]) for the genes
+/// `genes`: one dense column per gene, from one streamed pass over `counts.parquet`.
+pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, genes: &[usize]) -> Result<Vec<Vec<f64>>> {
+    let mut col_of = vec![usize::MAX; n_genes];
     for (k, &g) in genes.iter().enumerate() {
         col_of[g] = k;
     }
-    let mut out = vec![vec![0.0; counts.n_rows]; genes.len()];
-    for i in 0..counts.n_rows {
-        let scale = if totals[i] > 0.0 { target / totals[i] } else { 0.0 };
-        for (g, v) in counts.row_iter(i) {
-            let k = col_of[g as usize];
-            if k != usize::MAX {
-                out[k][i] = (v * scale).ln_1p();
+    let mut out = vec![vec![0.0; scale.len()]; genes.len()];
+    stream_counts(dataset, scale.len(), n_genes, |b| {
+        for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
+            let c = col_of[g as usize];
+            if c != usize::MAX {
+                out[c][i as usize] = (b.values.get(k) * scale[i as usize]).ln_1p();
             }
         }
-    }
-    out
+        Ok(())
+    })?;
+    Ok(out)
 }
 
-/// Indices of the `n` genes with the largest variance of log1p(normalised counts) (ties: lower index).
-pub fn top_variable_genes(counts: &tmescope_core::counts::CsrCounts, n: usize) -> Vec<usize> {
-    let totals = counts.row_totals();
-    let mut nz: Vec<f64> = totals.iter().copied().filter(|&t| t > 0.0).collect();
-    let target = if nz.is_empty() { 1.0 } else { crate::build::percentile(&mut nz, 50.0) };
-    let mut s = vec![0.0; counts.n_cols];
-    let mut s2 = vec![0.0; counts.n_cols];
-    for i in 0..counts.n_rows {
-        let scale = if totals[i] > 0.0 { target / totals[i] } else { 0.0 };
-        for (g, v) in counts.row_iter(i) {
-            let x = (v * scale).ln_1p();
+/// Indices of the `n` genes with the largest variance of log1p(counts x `scale`) (ties: lower index),
+/// from one streamed pass over `counts.parquet`.
+pub fn top_variable_genes(dataset: &Path, scale: &[f64], n_genes: usize, n: usize) -> Result<Vec<usize>> {
+    let mut s = vec![0.0; n_genes];
+    let mut s2 = vec![0.0; n_genes];
+    stream_counts(dataset, scale.len(), n_genes, |b| {
+        for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
+            let x = (b.values.get(k) * scale[i as usize]).ln_1p();
             s[g as usize] += x;
             s2[g as usize] += x * x;
         }
-    }
-    let m = counts.n_rows.max(1) as f64;
-    let var: Vec<f64> = (0..counts.n_cols).map(|g| s2[g] / m - (s[g] / m).powi(2)).collect();
-    let mut idx: Vec<usize> = (0..counts.n_cols).collect();
+        Ok(())
+    })?;
+    let m = scale.len().max(1) as f64;
+    let var: Vec<f64> = (0..n_genes).map(|g| s2[g] / m - (s[g] / m).powi(2)).collect();
+    let mut idx: Vec<usize> = (0..n_genes).collect();
     idx.sort_by(|&a, &b| var[b].total_cmp(&var[a]).then(a.cmp(&b)));
     idx.truncate(n);
     idx.sort();
-    idx
+    Ok(idx)
 }
 
 fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
@@ -577,7 +580,6 @@ pub fn run_stats(
     }
     if !opts.genes.is_empty() || opts.top_variable.is_some() {
         let genes = read_genes(dataset)?;
-        let counts = read_counts(dataset, cells.len(), genes.len())?;
         let mut idx: Vec<usize> = Vec::new();
         for name in &opts.genes {
             let k =
@@ -593,14 +595,16 @@ pub fn run_stats(
                 }
             }
         }
+        // Counts are streamed: totals first (the median target), then only the genes used are kept.
+        let scale = median_scale(&count_totals(dataset, cells.len())?);
         if let Some(nv) = opts.top_variable {
-            for g in top_variable_genes(&counts, nv) {
+            for g in top_variable_genes(dataset, &scale, genes.len(), nv)? {
                 if !idx.contains(&g) {
                     idx.push(g);
                 }
             }
         }
-        let cols = log_normalised_columns(&counts, &idx);
+        let cols = log_normalised_columns(dataset, &scale, genes.len(), &idx)?;
         for (k, col) in idx.iter().zip(cols) {
             features.push((genes.gene_name[*k].clone(), col));
         }

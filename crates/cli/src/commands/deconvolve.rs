@@ -80,6 +80,9 @@ pub struct Args {
     /// Do not normalise profiles for the platform effect.
     #[arg(long)]
     pub no_platform_normalisation: bool,
+    /// Labels mode: how many types a Poisson screen keeps for the likelihood fits of each cell (0: all).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub label_candidates: usize,
 }
 
 impl Args {
@@ -130,6 +133,7 @@ impl Args {
         p.reference.min_cells_per_type = self.min_cells_per_type;
         p.reference.max_cells_per_type = self.max_cells_per_type;
         p.reference.seed = self.seed;
+        p.modes.label_candidates = self.label_candidates;
         Ok(p)
     }
 }
