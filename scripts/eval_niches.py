@@ -17,7 +17,7 @@ Run through scripts/eval_niches.sh (release build, scripts/.venv with pyarrow, n
      hypoxic/glycolytic up after therapy, tumour-rich niches down; q-values (BH) and signs.
 
 Usage: eval_niches.py --tmescope BIN --work DIR [--samples 8] [--cells 20000] [--niches 9] [--seed 1]
-                      [--json FILE]
+                      [--json FILE] [--niche-arg=--hops=3 ...]
 """
 
 import argparse
@@ -47,6 +47,8 @@ def main():
     ap.add_argument("--niches", default="9")
     ap.add_argument("--seed", default="1")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--niche-arg", action="append", default=[],
+                    help="extra option passed to `tmescope niches` (repeatable), e.g. --niche-arg=--hops=1")
     a = ap.parse_args()
     t = [a.tmescope, "--quiet"]
     w = a.work
@@ -70,7 +72,7 @@ def main():
         argv += ["--scores", str(w / "run" / s / "scores")]
     for s in sections:
         argv += ["--proportions", str(w / "run" / s / "deconvolution")]
-    argv += ["--joint", "--niches", a.niches, "--seed", a.seed, "-o", str(w / "niches")]
+    argv += ["--joint", "--niches", a.niches, "--seed", a.seed, "-o", str(w / "niches"), *a.niche_arg]
     out = run(argv)
     run([*t, "compare", str(w / "niches"), "--by", "condition", "--reference", "pre", "--pair-by", "patient", "-o",
          str(w / "compare")])

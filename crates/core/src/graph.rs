@@ -35,7 +35,19 @@ pub struct NeighborGraph {
 impl NeighborGraph {
     /// Builds the graph from `(src, dst, distance, weight)` edges; duplicates are kept once.
     pub fn from_edges(n: usize, mut edges: Vec<(u32, u32, f64, f64)>, directed: bool) -> Self {
-        edges.sort_by_key(|e| (e.0, e.1));
+        if edges.windows(2).all(|w| w[0].0 <= w[1].0) {
+            // Already grouped by source (the kNN and radius builders emit rows in order): sorting each
+            // row by destination is the same stable order, without sorting millions of edges at once.
+            let mut start = 0;
+            while start < edges.len() {
+                let src = edges[start].0;
+                let end = start + edges[start..].iter().take_while(|e| e.0 == src).count();
+                edges[start..end].sort_by_key(|e| e.1);
+                start = end;
+            }
+        } else {
+            edges.sort_by_key(|e| (e.0, e.1));
+        }
         edges.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
         let mut indptr = vec![0u64; n + 1];
         for e in &edges {

@@ -8,17 +8,17 @@
 //!    `Y ln(sum_g mu[t][g]) - sum_g y_g ln mu[t][g]`: O(non-zeros x types) per cell. The
 //!    [`ModeOptions::label_candidates`] best types (default 4) go on.
 //! 2. **Singlets**: each candidate `t` is fitted as a singlet, `lambda_g = N w mu[t][g]`, under the
-//!    likelihood table by a safeguarded one-dimensional Newton iteration from the Poisson weight (full steps
-//!    with backtracking on the likelihood; 3-5 passes over the genes). Candidates are ranked by that NLL: the
+//!    likelihood table by a safeguarded Newton iteration in `ln w` from the Poisson weight (full steps
+//!    with backtracking on the likelihood, 2-4 passes over the genes; in `ln w` a pass needs no logarithm). Candidates are ranked by that NLL: the
 //!    label is the best, the runner-up the second, and the margin (runner-up NLL minus best NLL) is the
 //!    label's confidence.
 //! 3. **Pair**: the pair (label, runner-up) is fitted by a projected two-dimensional Newton iteration with
-//!    backtracking (`w >= 0`). When it beats the best singlet by more than the doublet threshold the cell is
+//!    backtracking (`w >= 0`), from the pair's Poisson weights (EM over the non-zero genes). When it beats the best singlet by more than the doublet threshold the cell is
 //!    classed `doublet_certain` (mixed signal, e.g. segmentation spill-over from a neighbour), else
 //!    `singlet`.
 //!
-//! The fits are run to convergence (relative weight change below 1e-7) rather than with RCTD's damped
-//! 0.3 steps and iteration caps, so a cell costs about 4 x 4 + 6 likelihood passes instead of doublet mode's
+//! The fits are run to convergence (Newton decrement below 1e-8, or relative weight change below 1e-7)
+//! rather than with RCTD's damped 0.3 steps and iteration caps, so a cell costs about 4 x 4 + 6 likelihood passes instead of doublet mode's
 //! hundreds. `label_candidates = 0` skips the screen (every type is fitted).
 
 use crate::likelihood::LikelihoodTable;
@@ -27,6 +27,8 @@ use crate::solver::lambda_floor;
 
 /// Relative change of the weights below which a fit has converged.
 const TOLERANCE: f64 = 1e-7;
+/// A fit stops when the Newton decrement, the NLL a full Newton step would still gain, is below this.
+const DECREMENT: f64 = 1e-8;
 /// Newton iterations per fit.
 const MAX_ITER: usize = 50;
 /// Step halvings per iteration before the fit is declared stuck (converged at the current point).
@@ -41,6 +43,8 @@ pub struct LabelModel {
     mu_t: Vec<f64>,
     /// `ln mu` genes x types (floored at 1e-300), for the screen.
     ln_mu: Vec<f64>,
+    /// `ln mu` types x genes, for the singlet fits.
+    ln_mu_t: Vec<f64>,
     /// `ln sum_g mu[t][g]` per type.
     ln_col_sum: Vec<f64>,
     /// `sum_g mu[t][g]` per type.
@@ -62,6 +66,7 @@ impl LabelModel {
         LabelModel {
             n_types,
             n_genes,
+            ln_mu_t: mu_t.iter().map(|v| v.max(1e-300).ln()).collect(),
             mu_t,
             ln_mu: mu.iter().map(|v| v.max(1e-300).ln()).collect(),
             ln_col_sum: col_sum.iter().map(|v| v.max(1e-300).ln()).collect(),
@@ -92,6 +97,82 @@ impl LabelModel {
     fn column(&self, t: usize) -> &[f64] {
         &self.mu_t[t * self.n_genes..(t + 1) * self.n_genes]
     }
+
+    /// Singlet fit of type `t`, `lambda_g = N w mu[t][g]`, by Newton's method in `v = ln w` from the
+    /// Poisson weight: in `v` every gene's `ln lambda` is `v + ln N + ln mu[t][g]`, so a pass over the
+    /// genes needs no logarithm (the table is uniform in `ln lambda`). Stops when the Newton decrement
+    /// (the NLL still to gain) is below [`DECREMENT`]. Returns (w, NLL, converged).
+    fn singlet(&self, t: usize, y: &[f64], n_umi: f64, table: &LikelihoodTable) -> (f64, f64, bool) {
+        let ln_mu = &self.ln_mu_t[t * self.n_genes..(t + 1) * self.n_genes];
+        let ln_n = n_umi.ln();
+        let u_floor = lambda_floor(n_umi).ln();
+        let eval = |v: f64| {
+            let (mut f, mut g, mut h) = (0.0, 0.0, 0.0);
+            for (&lm, &c) in ln_mu.iter().zip(y) {
+                let (q, qu, quu) = table.eval_ln(c as usize, v + ln_n + lm, u_floor);
+                f -= q;
+                g -= qu;
+                h -= quu;
+            }
+            (f, g, h)
+        };
+        let total: f64 = y.iter().sum();
+        let start = total.max(0.5) / (n_umi * self.col_sum[t].max(f64::MIN_POSITIVE));
+        let mut v = start.ln();
+        let (mut f, mut g, mut h) = eval(v);
+        for _ in 0..MAX_ITER {
+            if h > 0.0 && 0.5 * g * g / h < DECREMENT {
+                return (v.exp(), f, true);
+            }
+            // Newton step where the NLL is convex in v, else one e-fold downhill.
+            let dv = if h > 0.0 { -g / h } else { -g.signum() };
+            let mut alpha = 1.0;
+            let mut accepted = None;
+            for _ in 0..MAX_HALVINGS {
+                let vn = v + alpha * dv;
+                let e = eval(vn);
+                if e.0 <= f {
+                    accepted = Some((vn, e));
+                    break;
+                }
+                alpha *= 0.5;
+            }
+            let Some((vn, e)) = accepted else {
+                return (v.exp(), f, true);
+            };
+            let step = (vn - v).abs();
+            (v, (f, g, h)) = (vn, e);
+            if step <= TOLERANCE {
+                return (v.exp(), f, true);
+            }
+        }
+        (v.exp(), f, false)
+    }
+
+    /// Poisson maximum-likelihood weights of the pair (a, b) by EM over the cell's non-zero genes (a cheap
+    /// start for the likelihood fit).
+    fn poisson_pair(&self, a: usize, b: usize, y: &[f64], n_umi: f64, start: [f64; 2]) -> [f64; 2] {
+        let (ma, mb) = (self.column(a), self.column(b));
+        let mut w = start;
+        for _ in 0..20 {
+            let (mut ra, mut rb) = (0.0, 0.0);
+            for ((&c, &xa), &xb) in y.iter().zip(ma).zip(mb) {
+                if c > 0.0 {
+                    let (la, lb) = (w[0] * xa, w[1] * xb);
+                    let tot = la + lb;
+                    if tot > 0.0 {
+                        ra += c * la / tot;
+                        rb += c * lb / tot;
+                    }
+                }
+            }
+            w = [
+                ra / (n_umi * self.col_sum[a]).max(f64::MIN_POSITIVE),
+                rb / (n_umi * self.col_sum[b]).max(f64::MIN_POSITIVE),
+            ];
+        }
+        w
+    }
 }
 
 /// Labels-mode result of one cell.
@@ -111,65 +192,52 @@ pub struct LabelResult {
     pub converged: bool,
 }
 
-/// Value, gradient and Hessian of the NLL of `lambda_g = N (w_a mu_a + w_b mu_b)` (a pair) or
-/// `N w_a mu_a` (a singlet, `b` absent).
+/// Value, gradient and Hessian (`[h_aa, h_ab, h_bb]`) of the NLL of `lambda_g = N (w_a mu_a + w_b mu_b)`.
 struct Eval {
     f: f64,
     g: [f64; 2],
     h: [f64; 3],
 }
 
-fn evaluate(a: &[f64], b: Option<&[f64]>, w: [f64; 2], y: &[f64], n: f64, table: &LikelihoodTable) -> Eval {
+fn evaluate_pair(a: &[f64], b: &[f64], w: [f64; 2], y: &[f64], n: f64, table: &LikelihoodTable) -> Eval {
     let floor = lambda_floor(n);
     let mut e = Eval { f: 0.0, g: [0.0; 2], h: [0.0; 3] };
-    match b {
-        None => {
-            let wa = n * w[0];
-            for (&m, &c) in a.iter().zip(y) {
-                let s = n * m;
-                let q = table.eval(c as usize, (wa * m).max(floor));
-                e.f -= q.d0;
-                e.g[0] -= q.d1 * s;
-                e.h[0] -= q.d2 * s * s;
-            }
-        }
-        Some(b) => {
-            for ((&ma, &mb), &c) in a.iter().zip(b).zip(y) {
-                let (sa, sb) = (n * ma, n * mb);
-                let q = table.eval(c as usize, (w[0] * sa + w[1] * sb).max(floor));
-                e.f -= q.d0;
-                e.g[0] -= q.d1 * sa;
-                e.g[1] -= q.d1 * sb;
-                e.h[0] -= q.d2 * sa * sa;
-                e.h[1] -= q.d2 * sa * sb;
-                e.h[2] -= q.d2 * sb * sb;
-            }
-        }
+    for ((&ma, &mb), &c) in a.iter().zip(b).zip(y) {
+        let (sa, sb) = (n * ma, n * mb);
+        let q = table.eval(c as usize, (w[0] * sa + w[1] * sb).max(floor));
+        e.f -= q.d0;
+        e.g[0] -= q.d1 * sa;
+        e.g[1] -= q.d1 * sb;
+        e.h[0] -= q.d2 * sa * sa;
+        e.h[1] -= q.d2 * sa * sb;
+        e.h[2] -= q.d2 * sb * sb;
     }
     e
 }
 
-/// Projected Newton iteration with backtracking for `w >= 0` (one or two weights). Returns the weights,
-/// the NLL there and whether it converged.
-fn newton(
+/// Projected Newton iteration with backtracking for the pair weights `w >= 0`. Returns the weights, the
+/// NLL there and whether it converged.
+fn fit_pair(
     a: &[f64],
-    b: Option<&[f64]>,
+    b: &[f64],
     start: [f64; 2],
     y: &[f64],
     n: f64,
     table: &LikelihoodTable,
 ) -> ([f64; 2], f64, bool) {
-    let dims = if b.is_some() { 2 } else { 1 };
     let mut w = start;
-    let mut e = evaluate(a, b, w, y, n, table);
+    let mut e = evaluate_pair(a, b, w, y, n, table);
     for _ in 0..MAX_ITER {
         // Variables held at the bound: zero with a gradient pushing outwards.
-        let free = [w[0] > 0.0 || e.g[0] < 0.0, dims == 2 && (w[1] > 0.0 || e.g[1] < 0.0)];
+        let free = [w[0] > 0.0 || e.g[0] < 0.0, w[1] > 0.0 || e.g[1] < 0.0];
         let mut d = [0.0; 2];
         let det = e.h[0] * e.h[2] - e.h[1] * e.h[1];
         if free[0] && free[1] && e.h[0] > 0.0 && det > 0.0 {
             d[0] = -(e.h[2] * e.g[0] - e.h[1] * e.g[1]) / det;
             d[1] = -(e.h[0] * e.g[1] - e.h[1] * e.g[0]) / det;
+            if 0.5 * -(d[0] * e.g[0] + d[1] * e.g[1]) < DECREMENT {
+                return (w, e.f, true);
+            }
         } else {
             // Diagonal Newton on the free variables (a gradient step scaled by the weight where the
             // curvature is not positive).
@@ -183,7 +251,7 @@ fn newton(
         let mut accepted = None;
         for _ in 0..MAX_HALVINGS {
             let wn = [(w[0] + alpha * d[0]).max(0.0), (w[1] + alpha * d[1]).max(0.0)];
-            let en = evaluate(a, b, wn, y, n, table);
+            let en = evaluate_pair(a, b, wn, y, n, table);
             if en.f <= e.f {
                 accepted = Some((wn, en));
                 break;
@@ -214,7 +282,6 @@ pub fn fit_labels(
     opts: &ModeOptions,
 ) -> LabelResult {
     let k = model.n_types;
-    let total: f64 = y.iter().sum();
     let screen = model.screen(y);
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&a, &b| screen[a].total_cmp(&screen[b]).then(a.cmp(&b)));
@@ -225,10 +292,9 @@ pub fn fit_labels(
     let mut ranking: Vec<(usize, f64, f64)> = order
         .iter()
         .map(|&t| {
-            let start = if model.col_sum[t] > 0.0 { total / (n_umi * model.col_sum[t]) } else { 1.0 };
-            let (w, nll, conv) = newton(model.column(t), None, [start.max(1e-12), 0.0], y, n_umi, table);
+            let (w, nll, conv) = model.singlet(t, y, n_umi, table);
             converged[t] = conv;
-            (t, nll, w[0])
+            (t, nll, w)
         })
         .collect();
     ranking.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -242,8 +308,9 @@ pub fn fit_labels(
             converged: converged[best.0],
         };
     };
-    let start = [0.5 * best.2, 0.5 * second.2];
-    let (pw, pair_nll, conv_pair) = newton(model.column(best.0), Some(model.column(second.0)), start, y, n_umi, table);
+    let start = model.poisson_pair(best.0, second.0, y, n_umi, [0.5 * best.2, 0.5 * second.2]);
+    let start = start.map(|v| v.max(1e-6 * (best.2 + second.2)));
+    let (pw, pair_nll, conv_pair) = fit_pair(model.column(best.0), model.column(second.0), start, y, n_umi, table);
     let (pair_nll, pw) = if pair_nll < best.1 { (pair_nll, pw) } else { (best.1, [best.2, 0.0]) };
     let sum = (pw[0] + pw[1]).max(f64::MIN_POSITIVE);
     let class = if best.1 - pair_nll > opts.doublet_threshold { "doublet_certain" } else { "singlet" };
@@ -306,13 +373,13 @@ mod tests {
         let y: Vec<f64> = (0..g).map(|j| [3.0, 20.0, 9.0][j % 3] + (j % 4) as f64).collect();
         let n: f64 = y.iter().sum::<f64>() * 1.3;
         for t in 0..3 {
-            let (w, nll, conv) = newton(model.column(t), None, [0.01, 0.0], &y, n, &table);
+            let (w, nll, conv) = model.singlet(t, &y, n, &table);
             let (ref_nll, ref_w, _) = score_types(&mu, 3, &[t], &y, n, &table, &FULL, &mut ws);
             assert!(conv);
             assert!(nll <= ref_nll + 1e-9, "type {t}: {nll} vs {ref_nll}");
-            assert!((w[0] - ref_w[0]).abs() < 1e-2 * ref_w[0], "type {t}: {w:?} vs {ref_w:?}");
+            assert!((w - ref_w[0]).abs() < 1e-2 * ref_w[0], "type {t}: {w} vs {ref_w:?}");
         }
-        let (w, nll, conv) = newton(model.column(1), Some(model.column(2)), [0.2, 0.2], &y, n, &table);
+        let (w, nll, conv) = fit_pair(model.column(1), model.column(2), [0.2, 0.2], &y, n, &table);
         let (ref_nll, ref_w, _) = score_types(&mu, 3, &[1, 2], &y, n, &table, &FULL, &mut ws);
         assert!(conv);
         assert!(nll <= ref_nll + 1e-9, "{nll} vs {ref_nll}");

@@ -264,10 +264,38 @@ impl LikelihoodTable {
     /// from the values and exact first and second derivatives held at the knots.
     #[inline]
     pub fn eval(&self, k: usize, x: f64) -> QValue {
-        let k = k.min(self.n_rows - 1);
         let x = x.clamp(X_MIN, X_MAX);
         let h = knot_step();
         let (l, s) = interval(x);
+        let (f, fs, fss) = self.quintic(k, l, s);
+        // Back to x: dQ/dx = Q_u / x, d2Q/dx2 = (Q_uu - Q_u) / x^2.
+        let (fu, fuu) = (fs / h, fss / (h * h));
+        QValue { d0: f, d1: fu / x, d2: (fuu - fu) / (x * x) }
+    }
+
+    /// `Q(k, e^u)` with its first and second derivatives in `u = ln x` (no logarithm or division: the
+    /// table is uniform in `u`). `u` at or below `u_floor` (at least `ln X_MIN`) or above `ln X_MAX` is
+    /// clamped there, where the clamped function is flat: both derivatives are then 0.
+    #[inline]
+    pub fn eval_ln(&self, k: usize, u: f64, u_floor: f64) -> (f64, f64, f64) {
+        let (lo, hi) = (u_floor.max(X_MIN.ln()), X_MAX.ln());
+        let h = knot_step();
+        let uc = u.clamp(lo, hi);
+        let t = (uc - X_MIN.ln()) / h;
+        let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
+        let (f, fs, fss) = self.quintic(k, l, t - l as f64);
+        if uc == u {
+            (f, fs / h, fss / (h * h))
+        } else {
+            (f, 0.0, 0.0)
+        }
+    }
+
+    /// The interval polynomial of row `k` (clipped to the table) in interval `l` at `s in [0, 1]`: value
+    /// and first and second derivatives in `s`.
+    #[inline(always)]
+    fn quintic(&self, k: usize, l: usize, s: f64) -> (f64, f64, f64) {
+        let k = k.min(self.n_rows - 1);
         // f(s) = c0 + c1 s + ... + c5 s^5 matching value, slope and curvature at s = 0 and s = 1.
         let at = 6 * (k * (N_KNOTS - 1) + l);
         let c = &self.coef[at..at + 6];
@@ -275,9 +303,7 @@ impl LikelihoodTable {
         let f = c0 + s * (c1 + s * (c2 + s * (c3 + s * (c4 + s * c5))));
         let fs = c1 + s * (2.0 * c2 + s * (3.0 * c3 + s * (4.0 * c4 + s * 5.0 * c5)));
         let fss = 2.0 * c2 + s * (6.0 * c3 + s * (12.0 * c4 + s * 20.0 * c5));
-        // Back to x: dQ/dx = Q_u / x, d2Q/dx2 = (Q_uu - Q_u) / x^2.
-        let (fu, fuu) = (fs / h, fss / (h * h));
-        QValue { d0: f, d1: fu / x, d2: (fuu - fu) / (x * x) }
+        (f, fs, fss)
     }
 }
 

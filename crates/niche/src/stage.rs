@@ -371,6 +371,8 @@ pub struct NicheParams {
     pub restarts: usize,
     /// Maximum cells the model is fitted on (the rest are assigned).
     pub fit_sample: usize,
+    /// Layers of neighbourhood aggregation in the clustering features (1: the cell and its neighbours).
+    pub hops: usize,
     /// Add program scores to the clustering features.
     pub with_scores: bool,
     /// Weight of the program-score block.
@@ -398,6 +400,7 @@ impl Default for NicheParams {
             joint: false,
             restarts: 5,
             fit_sample: 100_000,
+            hops: 6,
             with_scores: false,
             score_weight: 0.5,
             rules: None,
@@ -664,17 +667,43 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     let mut nbhd_all = Vec::new();
     let mut feats_all = Vec::new();
     let np = if p.with_scores { common_programs.len() } else { 0 };
-    let d = t + np;
+    let hops = p.hops.max(1);
+    let tc = t * hops;
+    let d = tc + np;
     let block = if np > 0 { p.score_weight / (np as f64).sqrt() } else { 0.0 };
+    // Each layer is scaled by 1 / sqrt(hops) so the composition block keeps the weight of one layer.
+    let layer_weight = 1.0 / (hops as f64).sqrt();
     for sd in &data {
         let nb = metrics::neighbourhood_composition(&sd.graph, &sd.comp, t);
         let n = sd.cells.len();
         let mut f = vec![0.0; n * d];
-        for i in 0..n {
-            f[i * d..i * d + t].copy_from_slice(&nb[i * t..(i + 1) * t]);
+        let mut layer = nb.clone();
+        for h in 0..hops {
+            if h > 0 {
+                layer = metrics::neighbourhood_composition(&sd.graph, &layer, t);
+            }
+            for i in 0..n {
+                for (o, v) in f[i * d + h * t..i * d + (h + 1) * t].iter_mut().zip(&layer[i * t..(i + 1) * t]) {
+                    *o = layer_weight * v;
+                }
+            }
+        }
+        // Program scores, averaged over the same widest neighbourhood as the last composition layer.
+        if np > 0 {
+            let mut sc = vec![0.0; n * np];
             for (k, name) in common_programs.iter().take(np).enumerate() {
                 let col = &sd.programs.iter().find(|(m, _)| m == name).expect("common program").1;
-                f[i * d + t + k] = block * col[i];
+                for i in 0..n {
+                    sc[i * np + k] = col[i];
+                }
+            }
+            for _ in 1..hops {
+                sc = metrics::neighbourhood_composition(&sd.graph, &sc, np);
+            }
+            for i in 0..n {
+                for k in 0..np {
+                    f[i * d + tc + k] = block * sc[i * np + k];
+                }
             }
         }
         nbhd_all.push(nb);

@@ -3,7 +3,7 @@
 //! This is the only module that touches files; the algorithms live in the other modules. Every statistic
 //! is computed per sample (labels are shuffled, values standardised and areas measured within a sample).
 
-use crate::autocorr::{AutocorrWeights, Statistic};
+use crate::autocorr::{Autocorr, AutocorrWeights, Statistic};
 use crate::build::{build_graph, connected_components, sample_groups, subgraph, GraphKind};
 use crate::composition::{fractions, label_membership, neighborhood_counts};
 use crate::cooccurrence::{co_occurrence, even_radii};
@@ -614,15 +614,12 @@ pub fn run_stats(
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for ((name, rows), sg) in groups.iter().zip(&subgraphs) {
             let w = AutocorrWeights::new(sg);
-            for stat in [Statistic::Moran, Statistic::Geary] {
-                let res: Vec<_> = features
-                    .par_iter()
-                    .enumerate()
-                    .map(|(fi, (_, x))| {
-                        let xs: Vec<f64> = rows.iter().map(|&r| x[r as usize]).collect();
-                        w.test(stat, &xs, opts.autocorr_perms, opts.seed, fi as u64)
-                    })
-                    .collect();
+            let xs: Vec<Vec<f64>> =
+                features.iter().map(|(_, x)| rows.iter().map(|&r| x[r as usize]).collect()).collect();
+            let refs: Vec<&[f64]> = xs.iter().map(|v| v.as_slice()).collect();
+            let both = w.test_many(&refs, opts.autocorr_perms, opts.seed, 0);
+            for (si, stat) in [Statistic::Moran, Statistic::Geary].into_iter().enumerate() {
+                let res: Vec<&Autocorr> = both.iter().map(|b| &b[si]).collect();
                 let p: Vec<f64> = res.iter().map(|r| r.p).collect();
                 let q = benjamini_hochberg(&p);
                 let pp: Vec<f64> = res.iter().map(|r| r.p_perm.unwrap_or(f64::NAN)).collect();

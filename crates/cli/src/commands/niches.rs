@@ -56,6 +56,11 @@ pub struct Args {
     /// Fit one model on all samples so niche ids mean the same thing everywhere (default: per sample).
     #[arg(long)]
     pub joint: bool,
+    /// Layers of neighbourhood aggregation in the clustering features: layer 1 is the mean composition of
+    /// the cell and its graph neighbours, layer l averages layer l - 1 over the same neighbourhood (wider
+    /// and smoother); the layers are concatenated (CellCharter-style).
+    #[arg(long, default_value_t = 6, value_name = "L")]
+    pub hops: usize,
     /// Add the program scores (z-scored, weighted by --score-weight) to the composition features.
     #[arg(long)]
     pub with_scores: bool,
@@ -106,6 +111,9 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         return Err(Error::Usage("give at least one DATASET (or --print-rules)".into()).into());
     }
     let out = a.output.clone().ok_or_else(|| Error::Usage("-o/--output DIR is required".into()))?;
+    if a.hops == 0 {
+        return Err(Error::Usage("--hops must be at least 1".into()).into());
+    }
     let n = a.datasets.len();
     let graphs = per_dataset("graph", &a.graph, n)?;
     if graphs.iter().any(|g| g.is_none()) {
@@ -143,6 +151,7 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         joint: a.joint,
         restarts: a.restarts,
         fit_sample: a.fit_sample.max(1),
+        hops: a.hops,
         with_scores: a.with_scores,
         score_weight: a.score_weight,
         rules: a.rules.clone(),
