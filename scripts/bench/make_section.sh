@@ -4,7 +4,7 @@
 # $WORK/sim_CELLS, exported as a real Xenium output folder in $WORK/xenium_CELLS.
 # Does nothing when the folder exists already.
 # Usage: scripts/bench/make_section.sh CELLS   (environment: WORK, GENES, REF_CELLS, THREADS as in e2e.sh;
-#   DEPTH: mean counts per cell, default 250, which gives about 200 non-zeros per cell over 5,000 genes)
+#   DEPTH: mean counts per cell, default 250, which gives about 250 non-zeros per cell over 5,000 genes)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 n="$1"

@@ -31,6 +31,11 @@ const TOLERANCE: f64 = 1e-7;
 const DECREMENT: f64 = 1e-8;
 /// Newton iterations per fit.
 const MAX_ITER: usize = 50;
+/// The pair fit is skipped (the cell is a singlet) when the plain Poisson model gains less than this
+/// fraction of the doublet threshold from the second type. Overdispersion makes the Poisson-lognormal
+/// likelihood gain less than the Poisson one from explaining a few discordant genes, so such a pair
+/// cannot clear the threshold (checked against the full pair fit on mixtures in the tests).
+const SKIP_PAIR: f64 = 0.5;
 /// Step halvings per iteration before the fit is declared stuck (converged at the current point).
 const MAX_HALVINGS: usize = 40;
 
@@ -150,8 +155,8 @@ impl LabelModel {
     }
 
     /// Poisson maximum-likelihood weights of the pair (a, b) by EM over the cell's non-zero genes (a cheap
-    /// start for the likelihood fit).
-    fn poisson_pair(&self, a: usize, b: usize, y: &[f64], n_umi: f64, start: [f64; 2]) -> [f64; 2] {
+    /// start for the likelihood fit), and the Poisson log-likelihood the pair gains over type `a` alone.
+    fn poisson_pair(&self, a: usize, b: usize, y: &[f64], n_umi: f64, start: [f64; 2]) -> ([f64; 2], f64) {
         let (ma, mb) = (self.column(a), self.column(b));
         let mut w = start;
         for _ in 0..20 {
@@ -171,7 +176,17 @@ impl LabelModel {
                 rb / (n_umi * self.col_sum[b]).max(f64::MIN_POSITIVE),
             ];
         }
-        w
+        // Gain = sum_g y ln(lambda_pair / lambda_single) - (sum lambda_pair - sum y), the singlet at its
+        // Poisson optimum (lambda_single = Y mu_a / sum mu_a, summing to Y).
+        let total: f64 = y.iter().sum();
+        let single = total / self.col_sum[a].max(f64::MIN_POSITIVE);
+        let mut gain = total - n_umi * (w[0] * self.col_sum[a] + w[1] * self.col_sum[b]);
+        for ((&c, &xa), &xb) in y.iter().zip(ma).zip(mb) {
+            if c > 0.0 && xa > 0.0 {
+                gain += c * (n_umi * (w[0] * xa + w[1] * xb) / (single * xa)).ln();
+            }
+        }
+        (w, gain)
     }
 }
 
@@ -182,7 +197,7 @@ pub struct LabelResult {
     /// NLL) first; ties by type index.
     pub ranking: Vec<(usize, f64, f64)>,
     /// NLL of the pair (best, runner-up), never above the best singlet's; the best singlet NLL when there is
-    /// one type.
+    /// one type or the pair fit was skipped (see [`SKIP_PAIR`]).
     pub pair_nll: f64,
     /// Normalised weights of (best, runner-up) in the pair fit.
     pub pair_weights: [f64; 2],
@@ -308,7 +323,17 @@ pub fn fit_labels(
             converged: converged[best.0],
         };
     };
-    let start = model.poisson_pair(best.0, second.0, y, n_umi, [0.5 * best.2, 0.5 * second.2]);
+    let (start, poisson_gain) = model.poisson_pair(best.0, second.0, y, n_umi, [0.5 * best.2, 0.5 * second.2]);
+    if poisson_gain < SKIP_PAIR * opts.doublet_threshold {
+        // The pair only decides the class; see [`SKIP_PAIR`].
+        return LabelResult {
+            ranking,
+            pair_nll: best.1,
+            pair_weights: [1.0, 0.0],
+            class: "singlet",
+            converged: converged[best.0],
+        };
+    }
     let start = start.map(|v| v.max(1e-6 * (best.2 + second.2)));
     let (pw, pair_nll, conv_pair) = fit_pair(model.column(best.0), model.column(second.0), start, y, n_umi, table);
     let (pair_nll, pw) = if pair_nll < best.1 { (pair_nll, pw) } else { (best.1, [best.2, 0.0]) };
@@ -384,6 +409,48 @@ mod tests {
         assert!(conv);
         assert!(nll <= ref_nll + 1e-9, "{nll} vs {ref_nll}");
         assert!((w[0] - ref_w[0]).abs() + (w[1] - ref_w[1]).abs() < 1e-2 * (ref_w[0] + ref_w[1]), "{w:?} {ref_w:?}");
+    }
+
+    #[test]
+    fn skipping_the_pair_fit_never_changes_the_class() {
+        // Mixtures of types 0 and 2 from pure to half and half, at three depths: the class with the Poisson
+        // shortcut equals the class from always fitting the pair (a threshold of -inf disables the skip).
+        let g = 30;
+        let mu = profiles(g);
+        let model = LabelModel::new(&mu, 3);
+        let table = LikelihoodTable::compute(60, 200);
+        let opts = ModeOptions::default();
+        let mut seen = [0usize; 2];
+        for depth in [100.0, 300.0, 900.0] {
+            for step in 0..=10 {
+                let f = step as f64 * 0.05;
+                let y: Vec<f64> =
+                    (0..g).map(|j| (depth * ((1.0 - f) * mu[j * 3] + f * mu[j * 3 + 2])).round()).collect();
+                let n = y.iter().sum::<f64>();
+                let fast = fit_labels(&model, &y, n, &table, &opts);
+                let (_, gain) = model.poisson_pair(fast.ranking[0].0, fast.ranking[1].0, &y, n, [0.5, 0.5]);
+                let best = fast.ranking[0];
+                let second = fast.ranking[1];
+                let (_, pair_nll, _) = fit_pair(
+                    model.column(best.0),
+                    model.column(second.0),
+                    [0.5 * best.2, 0.5 * second.2],
+                    &y,
+                    n,
+                    &table,
+                );
+                let full = if best.1 - pair_nll > opts.doublet_threshold { "doublet_certain" } else { "singlet" };
+                assert_eq!(fast.class, full, "depth {depth}, fraction {f}, Poisson gain {gain}");
+                // The premise of the shortcut: the Poisson model gains at least as much as the likelihood.
+                assert!(
+                    gain >= best.1 - pair_nll - 1e-6,
+                    "depth {depth}, fraction {f}: {gain} < {}",
+                    best.1 - pair_nll
+                );
+                seen[usize::from(full == "doublet_certain")] += 1;
+            }
+        }
+        assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use tmescope_core::counts::CsrCounts;
 use tmescope_core::dataset::{Dataset, GeneTable};
-use tmescope_core::parquet_io::Table;
+use tmescope_core::parquet_io::{ParquetSink, Table};
 use tmescope_core::programs::{default_lr_pairs, default_programs};
 use tmescope_core::provenance::Provenance;
 
@@ -184,6 +184,16 @@ fn make_generated_inputs(gen: &Path, run: &Path) {
         copy_dir(&ds_dir, &gen.join(name));
         truncated(&ds_dir.join(file), &gen.join(name).join(file), keep);
     }
+    // Counts out of the required order (the second half of the rows first).
+    copy_dir(&ds_dir, &gen.join("ds_unsorted_counts"));
+    let counts = Table::read(&ds_dir.join("counts.parquet")).unwrap();
+    let half = counts.num_rows() / 2;
+    let prov = Provenance::new("test", serde_json::json!({}));
+    let mut sink =
+        ParquetSink::create(&gen.join("ds_unsorted_counts/counts.parquet"), counts.batch.schema(), &prov, &[]).unwrap();
+    sink.write(&counts.batch.slice(half, counts.num_rows() - half)).unwrap();
+    sink.write(&counts.batch.slice(0, half)).unwrap();
+    sink.finish().unwrap();
     copy_dir(&ds_dir, &gen.join("ds_text_cells"));
     std::fs::write(gen.join("ds_text_cells/cells.parquet"), "cell_id,x,y\nc1,1,2\n").unwrap();
     copy_dir(&ds_dir, &gen.join("ds_genes_as_cells"));
