@@ -19,6 +19,7 @@ use crate::stats;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use tmescope_core::counts::Log1pScaled;
 use tmescope_core::graph::NeighborGraph;
 
 /// Per-cell scale factors `target_sum / total` (0 for empty cells, which stay 0 as in scanpy).
@@ -57,8 +58,9 @@ impl GeneMeans {
 
     /// Adds one cell: its non-zero `genes`, their `values` and the cell's scale factor.
     pub fn add_row(&mut self, genes: &[u32], values: &[f64], scale: f64) {
+        let mut log = Log1pScaled::new(scale);
         for (&g, &v) in genes.iter().zip(values) {
-            self.sum[g as usize] += lognorm(v, scale);
+            self.sum[g as usize] += log.get(v);
         }
     }
 

@@ -16,9 +16,14 @@
 //! Cost: O(E) per feature and permutation, features evaluated 8 at a time; memory O(n + E) per block.
 
 use crate::enrichment::{item_rng, shuffle};
+use crate::locality::LocalGraph;
 use crate::stats::one_sided_p;
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
+
+/// Rows per parallel work item of the S1 sum; fixed so that the reduction order does not depend on the
+/// thread count.
+const CHUNK: usize = 16_384;
 
 /// Features per block of [`AutocorrWeights::moran_geary_many`]: 8 values = one 64-byte cache line per cell.
 pub const BLOCK: usize = 8;
@@ -26,8 +31,8 @@ pub const BLOCK: usize = 8;
 /// Row-normalised weights and their moments, computed once per graph.
 #[derive(Debug, Clone)]
 pub struct AutocorrWeights {
-    /// The graph with row-normalised weights.
-    pub graph: NeighborGraph,
+    /// The graph with row-normalised weights, renumbered for locality (see [`crate::locality`]).
+    pub graph: LocalGraph,
     /// Sum of weights.
     pub s0: f64,
     /// `1/2 sum_ij (w_ij + w_ji)^2`.
@@ -87,25 +92,35 @@ impl AutocorrWeights {
         }
         let n = graph.n;
         let s0: f64 = graph.weights.iter().sum();
+        // S1 by rows in parallel, reduced in row-chunk order (the same sum for any thread count).
+        let s1_chunks: Vec<f64> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let mut s1 = 0.0;
+                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                    for (&j, &w) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
+                        let back = reverse_weight(&graph, j as usize, i as u32);
+                        s1 += (w + back).powi(2);
+                        if back == 0.0 {
+                            // The ordered pair (j, i) has no edge of its own: it contributes (0 + w)^2.
+                            s1 += w * w;
+                        }
+                    }
+                }
+                s1
+            })
+            .collect();
+        let s1 = s1_chunks.iter().sum::<f64>() / 2.0;
         let mut row = vec![0.0; n];
         let mut col = vec![0.0; n];
-        let mut s1 = 0.0;
         for i in 0..n {
-            let (nb, ws) = (graph.neighbors_of(i), graph.weights_of(i));
-            for (&j, &w) in nb.iter().zip(ws) {
+            for (&j, &w) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
                 row[i] += w;
                 col[j as usize] += w;
-                let back = reverse_weight(&graph, j as usize, i as u32);
-                s1 += (w + back).powi(2);
-                if back == 0.0 {
-                    // The ordered pair (j, i) has no edge of its own: it contributes (0 + w)^2.
-                    s1 += w * w;
-                }
             }
         }
-        s1 /= 2.0;
         let s2 = row.iter().zip(&col).map(|(r, c)| (r + c).powi(2)).sum();
-        AutocorrWeights { graph, s0, s1, s2 }
+        AutocorrWeights { graph: LocalGraph::new(&graph), s0, s1, s2 }
     }
 
     /// Moran's I and Geary's C (NaN when x is constant).
@@ -122,38 +137,46 @@ impl AutocorrWeights {
     }
 
     fn block_statistics(&self, block: &[&[f64]]) -> Vec<(f64, f64)> {
-        let n = self.graph.n;
-        let width = block.len();
+        match block.len() {
+            1 => self.block_kernel::<1>(block),
+            _ => self.block_kernel::<BLOCK>(block),
+        }
+    }
+
+    /// The statistics of up to `W` features (a fixed width, so the inner loops are unrolled and
+    /// vectorised; missing features are zero columns whose results are not returned).
+    fn block_kernel<const W: usize>(&self, block: &[&[f64]]) -> Vec<(f64, f64)> {
+        let n = self.graph.n();
         let nf = n as f64;
-        // Centred values, cell-major, and the sums of squares.
-        let mut z = vec![0.0; n * width];
-        let mut ss = vec![0.0; width];
+        // Centred values, cell-major in the renumbered order, and the sums of squares (in cell order).
+        let mut z = vec![0.0; n * W];
+        let mut ss = [0.0; W];
         for (f, x) in block.iter().enumerate() {
             let mean = x.iter().sum::<f64>() / nf;
-            for (i, &v) in x.iter().enumerate() {
-                let zi = v - mean;
-                z[i * width + f] = zi;
-                ss[f] += zi * zi;
+            for &v in x.iter() {
+                ss[f] += (v - mean) * (v - mean);
+            }
+            for (new, &old) in self.graph.order.iter().enumerate() {
+                z[new * W + f] = x[old as usize] - mean;
             }
         }
         // Moran: sum_i z_i sum_j w_ij z_j; Geary: sum_ij w_ij (z_i - z_j)^2.
-        let (mut moran, mut geary, mut lag) = (vec![0.0; width], vec![0.0; width], vec![0.0; width]);
-        for i in 0..n {
-            let zi = &z[i * width..(i + 1) * width];
-            lag.fill(0.0);
+        let (mut moran, mut geary) = ([0.0; W], [0.0; W]);
+        for (i, zi) in z.chunks_exact(W).enumerate() {
+            let mut lag = [0.0; W];
             for (&j, &w) in self.graph.neighbors_of(i).iter().zip(self.graph.weights_of(i)) {
-                let zj = &z[j as usize * width..(j as usize + 1) * width];
-                for f in 0..width {
+                let zj = &z[j as usize * W..(j as usize + 1) * W];
+                for f in 0..W {
                     lag[f] += w * zj[f];
                     let d = zi[f] - zj[f];
                     geary[f] += w * d * d;
                 }
             }
-            for f in 0..width {
+            for f in 0..W {
                 moran[f] += zi[f] * lag[f];
             }
         }
-        (0..width)
+        (0..block.len())
             .map(|f| {
                 if ss[f] == 0.0 {
                     (f64::NAN, f64::NAN)
@@ -166,7 +189,7 @@ impl AutocorrWeights {
 
     /// Expectation and analytic variance of the statistic.
     pub fn moments(&self, statistic: Statistic) -> (f64, f64) {
-        let n = self.graph.n as f64;
+        let n = self.graph.n() as f64;
         let s02 = self.s0 * self.s0;
         match statistic {
             Statistic::Moran => {

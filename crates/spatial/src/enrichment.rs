@@ -18,6 +18,7 @@
 //!
 //! Cost: O(n_perms * (N + E)) time, one label array per thread plus `n_perms * T^2` counts of memory.
 
+use crate::locality::LocalGraph;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -110,9 +111,9 @@ impl Label for u32 {
 #[inline]
 fn count_edges_into<L: Label>(g: &LocalGraph, labels: &[L], t: usize, out: &mut [u32]) {
     out.iter_mut().for_each(|c| *c = 0);
-    for (i, w) in g.indptr.windows(2).enumerate() {
+    for i in 0..g.n() {
         let row = labels[i].idx() * t;
-        for &j in &g.neighbors[w[0] as usize..w[1] as usize] {
+        for &j in g.neighbors_of(i) {
             out[row + labels[j as usize].idx()] += 1;
         }
     }
@@ -164,51 +165,6 @@ pub fn nhood_enrichment(
         enrichment_impl(g, &l, labels, n_types, n_perms, seed, progress)
     } else {
         enrichment_impl(g, labels, labels, n_types, n_perms, seed, progress)
-    }
-}
-
-/// The neighbour lists of a graph with its nodes renumbered in breadth-first order (from the lowest
-/// unvisited node, component by component), so that a node's neighbours sit close to it in memory and
-/// the permutation counts walk the shuffled label array with cache locality. Counts over the renumbered
-/// graph equal those over the original for correspondingly renumbered labels.
-struct LocalGraph {
-    /// `order[new] = old`.
-    order: Vec<u32>,
-    indptr: Vec<u64>,
-    neighbors: Vec<u32>,
-}
-
-impl LocalGraph {
-    fn new(g: &NeighborGraph) -> Self {
-        let n = g.n;
-        let mut new_of = vec![u32::MAX; n];
-        let mut order: Vec<u32> = Vec::with_capacity(n);
-        for root in 0..n {
-            if new_of[root] != u32::MAX {
-                continue;
-            }
-            new_of[root] = order.len() as u32;
-            order.push(root as u32);
-            let mut head = order.len() - 1;
-            while head < order.len() {
-                let i = order[head] as usize;
-                head += 1;
-                for &j in g.neighbors_of(i) {
-                    if new_of[j as usize] == u32::MAX {
-                        new_of[j as usize] = order.len() as u32;
-                        order.push(j);
-                    }
-                }
-            }
-        }
-        let mut indptr = Vec::with_capacity(n + 1);
-        indptr.push(0u64);
-        let mut neighbors = Vec::with_capacity(g.n_edges());
-        for &old in &order {
-            neighbors.extend(g.neighbors_of(old as usize).iter().map(|&j| new_of[j as usize]));
-            indptr.push(neighbors.len() as u64);
-        }
-        LocalGraph { order, indptr, neighbors }
     }
 }
 

@@ -10,7 +10,8 @@
 //! - [`cooccurrence`]: squidpy's co-occurrence ratio by k-d tree range counting up to a maximum radius;
 //! - [`autocorr`]: Moran's I and Geary's C with analytic variance, permutations and Benjamini-Hochberg;
 //! - [`hotspots`]: local Getis-Ord Gi* z-scores;
-//! - [`ripley`]: Ripley's K and L for one cell type with bounded memory.
+//! - [`ripley`]: Ripley's K and L for one cell type with bounded memory;
+//! - [`locality`]: breadth-first renumbering of a graph so that edge walks hit the cache.
 //!
 //! Definitions follow squidpy (Palla et al., Nat Methods 2022) where they are sound; `docs/spatial.md`
 //! lists every difference and why.
@@ -37,6 +38,7 @@ pub mod cooccurrence;
 pub mod enrichment;
 pub mod hotspots;
 pub mod kdtree;
+pub mod locality;
 pub mod pipeline;
 pub mod ripley;
 pub mod stats;

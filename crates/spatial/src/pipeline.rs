@@ -16,6 +16,7 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Arra
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use tmescope_core::counts::Log1pScaled;
 use tmescope_core::dataset::{count_totals, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
@@ -249,6 +250,30 @@ pub fn median_scale(totals: &[f64]) -> Vec<f64> {
     totals.iter().map(|&t| if t > 0.0 { target / t } else { 0.0 }).collect()
 }
 
+/// `ln(1 + v * scale[cell])` over a stream of entries grouped by cell, with each cell's small counts
+/// looked up ([`Log1pScaled`]).
+struct LogCell {
+    cell: u32,
+    cache: Log1pScaled,
+}
+
+impl Default for LogCell {
+    fn default() -> Self {
+        LogCell { cell: u32::MAX, cache: Log1pScaled::new(f64::NAN) }
+    }
+}
+
+impl LogCell {
+    #[inline]
+    fn log1p(&mut self, cell: u32, v: f64, scale: &[f64]) -> f64 {
+        if self.cell != cell {
+            self.cell = cell;
+            self.cache = Log1pScaled::new(scale[cell as usize]);
+        }
+        self.cache.get(v)
+    }
+}
+
 /// log1p of the counts of the dataset folder `dataset` times `scale` (see [`median_scale`]) for the genes
 /// `genes`: one dense column per gene, from one streamed pass over `counts.parquet`.
 pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, genes: &[usize]) -> Result<Vec<Vec<f64>>> {
@@ -257,11 +282,12 @@ pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, gen
         col_of[g] = k;
     }
     let mut out = vec![vec![0.0; scale.len()]; genes.len()];
+    let mut cell = LogCell::default();
     stream_counts(dataset, scale.len(), n_genes, |b| {
         for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
             let c = col_of[g as usize];
             if c != usize::MAX {
-                out[c][i as usize] = (b.values.get(k) * scale[i as usize]).ln_1p();
+                out[c][i as usize] = cell.log1p(i, b.values.get(k), scale);
             }
         }
         Ok(())
@@ -274,9 +300,10 @@ pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, gen
 pub fn top_variable_genes(dataset: &Path, scale: &[f64], n_genes: usize, n: usize) -> Result<Vec<usize>> {
     let mut s = vec![0.0; n_genes];
     let mut s2 = vec![0.0; n_genes];
+    let mut cell = LogCell::default();
     stream_counts(dataset, scale.len(), n_genes, |b| {
         for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
-            let x = (b.values.get(k) * scale[i as usize]).ln_1p();
+            let x = cell.log1p(i, b.values.get(k), scale);
             s[g as usize] += x;
             s2[g as usize] += x * x;
         }
