@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads="${1:-2}"
-cargo build --release -p tmescope-spatial --example bench
-bin=target/release/examples/bench
+cargo build --release -p tmescope-spatial --example spatial_bench
+bin=target/release/examples/spatial_bench
 for n in 100000 1000000; do
   echo "== $n cells, $threads threads"
   extra=""

@@ -89,15 +89,20 @@ pub struct Table {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Opens `path` for reading; a missing, truncated or non-Parquet file is an input error naming it.
+fn open_parquet(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<std::fs::File>> {
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::file(path, "missing: expected a Parquet file here"),
+        _ => Error::io(path, e),
+    })?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))
+}
+
 impl Table {
     /// Reads `path`. A missing, truncated or non-Parquet file is an input error naming the file.
     pub fn read(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::file(path, "missing: expected a Parquet file here"),
-            _ => Error::io(path, e),
-        })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
+        let builder = open_parquet(path)?;
         let metadata = builder
             .metadata()
             .file_metadata()
@@ -121,12 +126,7 @@ impl Table {
     /// Streams `path` batch by batch (at most [`ROW_GROUP_ROWS`] rows each, so memory stays bounded),
     /// reading only the named columns (every one must exist), and calls `f` with each batch as a table.
     pub fn stream(path: &Path, columns: &[&str], mut f: impl FnMut(&Table) -> Result<()>) -> Result<()> {
-        let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::file(path, "missing: expected a Parquet file here"),
-            _ => Error::io(path, e),
-        })?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
+        let builder = open_parquet(path)?;
         for name in columns {
             if builder.schema().column_with_name(name).is_none() {
                 return Err(Error::input(path, format!("column `{name}`"), "required column is missing"));

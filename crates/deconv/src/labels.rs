@@ -314,25 +314,20 @@ pub fn fit_labels(
         .collect();
     ranking.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     let best = ranking[0];
+    let singlet = |ranking| LabelResult {
+        ranking,
+        pair_nll: best.1,
+        pair_weights: [1.0, 0.0],
+        class: "singlet",
+        converged: converged[best.0],
+    };
     let Some(&second) = ranking.get(1) else {
-        return LabelResult {
-            ranking,
-            pair_nll: best.1,
-            pair_weights: [1.0, 0.0],
-            class: "singlet",
-            converged: converged[best.0],
-        };
+        return singlet(ranking);
     };
     let (start, poisson_gain) = model.poisson_pair(best.0, second.0, y, n_umi, [0.5 * best.2, 0.5 * second.2]);
     if poisson_gain < SKIP_PAIR * opts.doublet_threshold {
         // The pair only decides the class; see [`SKIP_PAIR`].
-        return LabelResult {
-            ranking,
-            pair_nll: best.1,
-            pair_weights: [1.0, 0.0],
-            class: "singlet",
-            converged: converged[best.0],
-        };
+        return singlet(ranking);
     }
     let start = start.map(|v| v.max(1e-6 * (best.2 + second.2)));
     let (pw, pair_nll, conv_pair) = fit_pair(model.column(best.0), model.column(second.0), start, y, n_umi, table);
@@ -353,21 +348,21 @@ mod tests {
     use super::*;
     use crate::rctd::{score_types, SpotWorkspace, FULL};
 
-    /// Three types with disjoint marker genes (every third gene).
-    fn profiles(g: usize) -> Vec<f64> {
+    /// Three types with disjoint marker genes (every third gene) over `g` genes, the label model, and a
+    /// table at sigma 0.6 up to count `k_max`.
+    fn fixture(g: usize, k_max: usize) -> (Vec<f64>, LabelModel, LikelihoodTable) {
         let mut mu = vec![0.001; g * 3];
         for j in 0..g {
             mu[j * 3 + j % 3] = 0.06;
         }
-        mu
+        let model = LabelModel::new(&mu, 3);
+        (mu, model, LikelihoodTable::compute(60, k_max))
     }
 
     #[test]
     fn pure_cell_gets_its_type_and_a_mixed_cell_is_flagged() {
         let g = 30;
-        let mu = profiles(g);
-        let model = LabelModel::new(&mu, 3);
-        let table = LikelihoodTable::compute(60, 60);
+        let (_, model, table) = fixture(g, 60);
         let opts = ModeOptions::default();
         // Pure type 1 with ~500 counts.
         let y: Vec<f64> = (0..g).map(|j| if j % 3 == 1 { 48.0 } else { 1.0 }).collect();
@@ -391,9 +386,7 @@ mod tests {
         // The converged one- and two-weight fits must be at least as good as (and close to) the damped
         // RCTD solver's on the same counts.
         let g = 30;
-        let mu = profiles(g);
-        let model = LabelModel::new(&mu, 3);
-        let table = LikelihoodTable::compute(60, 60);
+        let (mu, model, table) = fixture(g, 60);
         let mut ws = SpotWorkspace::default();
         let y: Vec<f64> = (0..g).map(|j| [3.0, 20.0, 9.0][j % 3] + (j % 4) as f64).collect();
         let n: f64 = y.iter().sum::<f64>() * 1.3;
@@ -416,9 +409,7 @@ mod tests {
         // Mixtures of types 0 and 2 from pure to half and half, at three depths: the class with the Poisson
         // shortcut equals the class from always fitting the pair (a threshold of -inf disables the skip).
         let g = 30;
-        let mu = profiles(g);
-        let model = LabelModel::new(&mu, 3);
-        let table = LikelihoodTable::compute(60, 200);
+        let (mu, model, table) = fixture(g, 200);
         let opts = ModeOptions::default();
         let mut seen = [0usize; 2];
         for depth in [100.0, 300.0, 900.0] {
@@ -456,9 +447,7 @@ mod tests {
     #[test]
     fn the_screen_keeps_the_best_type() {
         let g = 30;
-        let mu = profiles(g);
-        let model = LabelModel::new(&mu, 3);
-        let table = LikelihoodTable::compute(60, 60);
+        let (_, model, table) = fixture(g, 60);
         let opts = ModeOptions { label_candidates: 1, ..ModeOptions::default() };
         let y: Vec<f64> = (0..g).map(|j| if j % 3 == 2 { 30.0 } else { 2.0 }).collect();
         let r = fit_labels(&model, &y, y.iter().sum(), &table, &opts);

@@ -32,7 +32,7 @@ pub const BLOCK: usize = 8;
 #[derive(Debug, Clone)]
 pub struct AutocorrWeights {
     /// The graph with row-normalised weights, renumbered for locality (see [`crate::locality`]).
-    pub graph: LocalGraph,
+    pub local: LocalGraph,
     /// Sum of weights.
     pub s0: f64,
     /// `1/2 sum_ij (w_ij + w_ji)^2`.
@@ -120,7 +120,7 @@ impl AutocorrWeights {
             }
         }
         let s2 = row.iter().zip(&col).map(|(r, c)| (r + c).powi(2)).sum();
-        AutocorrWeights { graph: LocalGraph::new(&graph), s0, s1, s2 }
+        AutocorrWeights { local: LocalGraph::new(&graph), s0, s1, s2 }
     }
 
     /// Moran's I and Geary's C (NaN when x is constant).
@@ -146,7 +146,7 @@ impl AutocorrWeights {
     /// The statistics of up to `W` features (a fixed width, so the inner loops are unrolled and
     /// vectorised; missing features are zero columns whose results are not returned).
     fn block_kernel<const W: usize>(&self, block: &[&[f64]]) -> Vec<(f64, f64)> {
-        let n = self.graph.n();
+        let n = self.local.graph.n;
         let nf = n as f64;
         // Centred values, cell-major in the renumbered order, and the sums of squares (in cell order).
         let mut z = vec![0.0; n * W];
@@ -156,7 +156,7 @@ impl AutocorrWeights {
             for &v in x.iter() {
                 ss[f] += (v - mean) * (v - mean);
             }
-            for (new, &old) in self.graph.order.iter().enumerate() {
+            for (new, &old) in self.local.order.iter().enumerate() {
                 z[new * W + f] = x[old as usize] - mean;
             }
         }
@@ -164,7 +164,7 @@ impl AutocorrWeights {
         let (mut moran, mut geary) = ([0.0; W], [0.0; W]);
         for (i, zi) in z.chunks_exact(W).enumerate() {
             let mut lag = [0.0; W];
-            for (&j, &w) in self.graph.neighbors_of(i).iter().zip(self.graph.weights_of(i)) {
+            for (&j, &w) in self.local.graph.neighbors_of(i).iter().zip(self.local.graph.weights_of(i)) {
                 let zj = &z[j as usize * W..(j as usize + 1) * W];
                 for f in 0..W {
                     lag[f] += w * zj[f];
@@ -189,7 +189,7 @@ impl AutocorrWeights {
 
     /// Expectation and analytic variance of the statistic.
     pub fn moments(&self, statistic: Statistic) -> (f64, f64) {
-        let n = self.graph.n() as f64;
+        let n = self.local.graph.n as f64;
         let s02 = self.s0 * self.s0;
         match statistic {
             Statistic::Moran => {

@@ -111,9 +111,9 @@ impl Label for u32 {
 #[inline]
 fn count_edges_into<L: Label>(g: &LocalGraph, labels: &[L], t: usize, out: &mut [u32]) {
     out.iter_mut().for_each(|c| *c = 0);
-    for i in 0..g.n() {
+    for i in 0..g.graph.n {
         let row = labels[i].idx() * t;
-        for &j in g.neighbors_of(i) {
+        for &j in g.graph.neighbors_of(i) {
             out[row + labels[j as usize].idx()] += 1;
         }
     }
@@ -183,7 +183,7 @@ fn enrichment_impl<L: Label>(
     // thread reusing one label buffer that is reset before every shuffle. Permutations shuffle the labels
     // of the breadth-first renumbered graph (a uniform permutation either way).
     let local = LocalGraph::new(g);
-    let local_labels: Vec<L> = local.order.iter().map(|&old| labels[old as usize]).collect();
+    let local_labels: Vec<L> = local.renumber(labels);
     let mut perms = vec![0u32; n_perms * tt];
     perms.par_chunks_mut(tt).enumerate().for_each_init(
         || local_labels.clone(),

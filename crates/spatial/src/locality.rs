@@ -15,9 +15,8 @@ use tmescope_core::graph::NeighborGraph;
 pub struct LocalGraph {
     /// `order[new] = old`.
     pub order: Vec<u32>,
-    indptr: Vec<u64>,
-    neighbors: Vec<u32>,
-    weights: Vec<f64>,
+    /// The renumbered graph (same edges, distances and weights).
+    pub graph: NeighborGraph,
 }
 
 impl LocalGraph {
@@ -44,33 +43,23 @@ impl LocalGraph {
                 }
             }
         }
-        let mut indptr = Vec::with_capacity(n + 1);
-        indptr.push(0u64);
-        let mut neighbors = Vec::with_capacity(g.n_edges());
-        let mut weights = Vec::with_capacity(g.n_edges());
+        let mut r = NeighborGraph {
+            n,
+            indptr: Vec::with_capacity(n + 1),
+            neighbors: Vec::with_capacity(g.n_edges()),
+            distances: Vec::with_capacity(g.n_edges()),
+            weights: Vec::with_capacity(g.n_edges()),
+            directed: g.directed,
+        };
+        r.indptr.push(0);
         for &old in &order {
-            neighbors.extend(g.neighbors_of(old as usize).iter().map(|&j| new_of[j as usize]));
-            weights.extend_from_slice(g.weights_of(old as usize));
-            indptr.push(neighbors.len() as u64);
+            let (s, e) = (g.indptr[old as usize] as usize, g.indptr[old as usize + 1] as usize);
+            r.neighbors.extend(g.neighbors[s..e].iter().map(|&j| new_of[j as usize]));
+            r.distances.extend_from_slice(&g.distances[s..e]);
+            r.weights.extend_from_slice(&g.weights[s..e]);
+            r.indptr.push(r.neighbors.len() as u64);
         }
-        LocalGraph { order, indptr, neighbors, weights }
-    }
-
-    /// Number of nodes.
-    pub fn n(&self) -> usize {
-        self.order.len()
-    }
-
-    /// Neighbours (new numbers) of new node `i`.
-    #[inline]
-    pub fn neighbors_of(&self, i: usize) -> &[u32] {
-        &self.neighbors[self.indptr[i] as usize..self.indptr[i + 1] as usize]
-    }
-
-    /// Weights of the edges of new node `i`, aligned with [`LocalGraph::neighbors_of`].
-    #[inline]
-    pub fn weights_of(&self, i: usize) -> &[f64] {
-        &self.weights[self.indptr[i] as usize..self.indptr[i + 1] as usize]
+        LocalGraph { order, graph: r }
     }
 
     /// Node values in the new numbering.
@@ -102,9 +91,9 @@ mod tests {
         assert_eq!(l.order, vec![0, 3, 1, 2]);
         for new in 0..4 {
             let old = l.order[new] as usize;
-            let mapped: Vec<u32> = l.neighbors_of(new).iter().map(|&j| l.order[j as usize]).collect();
+            let mapped: Vec<u32> = l.graph.neighbors_of(new).iter().map(|&j| l.order[j as usize]).collect();
             assert_eq!(mapped, g.neighbors_of(old));
-            assert_eq!(l.weights_of(new), g.weights_of(old));
+            assert_eq!(l.graph.weights_of(new), g.weights_of(old));
         }
         assert_eq!(l.renumber(&[10, 11, 12, 13]), vec![10, 13, 11, 12]);
     }

@@ -1,5 +1,5 @@
 //! Timing of the spatial stage on a simulated section: `cargo run --release -p tmescope-spatial --example
-//! bench -- N [--cooccurrence]`.
+//! spatial_bench -- N [--cooccurrence]`.
 //!
 //! Cells are placed uniformly at one cell per 100 square micrometres (about Xenium's density), with ten
 //! patchy cell types; 100 gene-like features vary smoothly in space. Prints one line per step with the wall
