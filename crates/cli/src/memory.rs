@@ -142,6 +142,25 @@ fn parquet_rows(path: &Path) -> Option<u64> {
     u64::try_from(reader.metadata().file_metadata().num_rows()).ok()
 }
 
+/// Whether ingest skips the file `path` (lower-case `name`) because a file it prefers sits beside it:
+/// per-transcript tables when a cell x gene matrix is there (Xenium `transcripts.*` next to
+/// `cell_feature_matrix*`, CosMx `*_tx_file*` next to `*_exprmat_file*`, MERSCOPE `detected_transcripts*`
+/// next to `cell_by_gene*`), and 10x raw matrices next to filtered ones.
+fn not_read(path: &Path, name: &str) -> bool {
+    let Some(dir) = path.parent() else { return false };
+    let beside = |pattern: &str| {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries.flatten().any(|e| e.file_name().to_string_lossy().to_ascii_lowercase().contains(pattern))
+            })
+            .unwrap_or(false)
+    };
+    (name.starts_with("transcripts.") && beside("cell_feature_matrix"))
+        || (name.contains("_tx_file") && beside("_exprmat_file"))
+        || (name.starts_with("detected_transcripts") && beside("cell_by_gene"))
+        || (name.starts_with("raw_feature_bc_matrix") && beside("filtered_feature_bc_matrix"))
+}
+
 /// Estimated bytes to read `path` (a file or a vendor folder), and whether it is Visium HD binned output.
 fn input_estimate(path: &Path, bin_size_um: u32) -> (u64, bool) {
     let keep_bin = format!("square_{bin_size_um:03}um");
@@ -166,14 +185,17 @@ fn input_estimate(path: &Path, bin_size_um: u32) -> (u64, bool) {
             continue;
         }
         let name = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-        let factor =
-            if [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".json", ".html", ".svg"].iter().any(|e| name.ends_with(e)) {
-                0
-            } else if [".h5", ".h5ad", ".hdf5", ".gz", ".parquet", ".zarr", ".zip"].iter().any(|e| name.ends_with(e)) {
-                COMPRESSED_FACTOR
-            } else {
-                TEXT_FACTOR
-            };
+        let factor = if [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".json", ".html", ".svg", ".zarr.zip"]
+            .iter()
+            .any(|e| name.ends_with(e))
+            || not_read(&p, &name)
+        {
+            0
+        } else if [".h5", ".h5ad", ".hdf5", ".gz", ".parquet", ".zarr", ".zip"].iter().any(|e| name.ends_with(e)) {
+            COMPRESSED_FACTOR
+        } else {
+            TEXT_FACTOR
+        };
         total = total.saturating_add(meta.len().saturating_mul(factor));
     }
     (total, visium_hd)
@@ -210,6 +232,24 @@ mod tests {
         let e = l.check(Path::new("a.h5"), 5000, "5 non-zeros", "bin at 8 um").unwrap_err().to_string();
         assert!(e.contains("a.h5") && e.contains("4.9 KB") && e.contains("bin at 8 um") && e.contains("--max-memory"));
         assert!(Limit::new(Some(0)).check(Path::new("a"), u64::MAX, "", "").is_ok());
+    }
+
+    #[test]
+    fn files_ingest_skips_are_not_counted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let x = tmp.path();
+        for (name, size) in [
+            ("cells.parquet", 10),
+            ("cell_feature_matrix.h5", 100),
+            ("transcripts.parquet", 1_000_000),
+            ("transcripts.zarr.zip", 1_000_000),
+        ] {
+            std::fs::write(x.join(name), vec![0u8; size]).unwrap();
+        }
+        assert_eq!(input_estimate(x, 8), (110 * COMPRESSED_FACTOR, false));
+        // Without the matrix, the transcripts are what ingest reads.
+        std::fs::remove_file(x.join("cell_feature_matrix.h5")).unwrap();
+        assert_eq!(input_estimate(x, 8), (1_000_010 * COMPRESSED_FACTOR, false));
     }
 
     #[test]
