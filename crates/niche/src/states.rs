@@ -248,7 +248,8 @@ mod tests {
     #[test]
     fn default_rules_parse_and_classify() {
         let r = CompiledRules::default_rules();
-        assert_eq!(r.rules.states.len(), 7);
+        // Seven states; immune-excluded has two rules (tumour side and stromal T-cell band).
+        assert_eq!(r.rules.states.len(), 8);
         let f = |name: &str| match name {
             "frac.tumor" => Some(0.8),
             "frac.t_cell" => Some(0.01),
@@ -259,6 +260,17 @@ mod tests {
         let g = |name: &str| if name == "program.hypoxia_buffa" { Some(2.0) } else { f(name) };
         assert_eq!(r.classify(&g), "hypoxic/glycolytic");
         assert_eq!(r.classify(&|_| None), UNASSIGNED);
+        // A T-cell-rich, fibroblast-rich band next to tumour: excluded before CAF-rich.
+        let band = |name: &str| match name {
+            "frac.tumor" => Some(0.0),
+            "frac.t_cell" => Some(0.4),
+            "frac.caf" => Some(0.5),
+            "distance_to_tumor" => Some(40.0),
+            _ => None,
+        };
+        assert_eq!(r.classify(&band), "immune-excluded");
+        let far = |name: &str| if name == "distance_to_tumor" { Some(400.0) } else { band(name) };
+        assert_eq!(r.classify(&far), "fibrotic/CAF-rich");
     }
 
     #[test]
