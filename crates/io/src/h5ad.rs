@@ -361,7 +361,7 @@ fn read_dense(h5: &H5, p: &str, n_obs: usize, n_var: usize) -> Result<CsrCounts>
     if shape != [n_obs, n_var] {
         return Err(h5.err(p, format!("matrix has shape {shape:?}, expected {n_obs} x {n_var} (obs x var)")));
     }
-    let mut indptr = Vec::with_capacity(n_obs + 1);
+    let mut indptr = Vec::with_capacity(h5.capacity(n_obs + 1));
     indptr.push(0u64);
     let mut indices = Vec::new();
     let mut vals: Vec<f64> = Vec::new();
@@ -402,6 +402,14 @@ fn read_dense(h5: &H5, p: &str, n_obs: usize, n_var: usize) -> Result<CsrCounts>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz_regression_huge_declared_length_is_an_error() {
+        // Found by the `h5ad` fuzz target: a mutated header declares ~10^12 index entries; reserving them
+        // up front aborted the process. Now the reservation is bounded by the file size and the read fails.
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../test_data/bad/fuzz/h5ad_huge_length.h5ad"));
+        assert!(read(path, &ReadOptions::default()).is_err());
+    }
 
     #[test]
     fn masked_values_become_missing() {

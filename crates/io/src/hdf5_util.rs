@@ -58,6 +58,8 @@ impl Kind {
 pub(crate) struct H5 {
     file: H5File,
     path: PathBuf,
+    /// File size in bytes: bounds up-front allocations, since a corrupt header can declare any length.
+    bytes: usize,
 }
 
 fn describe(e: &Hdf5Error) -> String {
@@ -96,7 +98,8 @@ impl H5 {
                 ))
             }
         };
-        Ok(H5 { file, path: path.to_path_buf() })
+        let bytes = std::fs::metadata(path).map(|m| m.len() as usize).unwrap_or(0);
+        Ok(H5 { file, path: path.to_path_buf(), bytes })
     }
 
     /// The file path, for error messages.
@@ -290,9 +293,21 @@ impl H5 {
         (0..len).step_by(block.max(1)).map(|s| (s, block.min(len - s))).collect()
     }
 
+    /// Capacity to reserve for `len` elements: at most one per byte of the file (more only by growing as
+    /// blocks are actually read), so a corrupt header declaring trillions of elements cannot abort the
+    /// process with a failed allocation.
+    pub(crate) fn capacity(&self, len: usize) -> usize {
+        len.min(self.bytes.max(BLOCK_ELEMENTS))
+    }
+
     fn one_dim(&self, h5path: &str, ds: &H5Dataset) -> Result<usize> {
         let shape = self.guard(h5path, || Ok(ds.shape()))?;
         match shape.as_slice() {
+            // Compression cannot store more than ~1,000 one-byte elements per byte of file.
+            [n] if *n / 4096 > self.bytes => Err(self.err(
+                h5path,
+                format!("declares {n} elements in a file of {} bytes: the header is corrupt", self.bytes),
+            )),
             [n] => Ok(*n),
             [] => Ok(usize::from(!ds.is_null())),
             other => Err(self.err(h5path, format!("expected a one-dimensional array, found shape {other:?}"))),
@@ -316,7 +331,7 @@ impl H5 {
         let ds = self.dataset(h5path)?;
         let dt = self.guard(h5path, || ds.datatype())?;
         let len = self.one_dim(h5path, &ds)?;
-        let mut out: Vec<T> = Vec::with_capacity(len);
+        let mut out: Vec<T> = Vec::with_capacity(self.capacity(len));
         let blocks = self.blocks(&ds, len);
         match Kind::of(&dt) {
             Kind::Int { .. } => {
@@ -360,7 +375,7 @@ impl H5 {
         let blocks = self.blocks(&ds, len);
         match Kind::of(&dt) {
             Kind::Int { .. } => {
-                let mut out: Vec<u32> = Vec::with_capacity(len);
+                let mut out: Vec<u32> = Vec::with_capacity(self.capacity(len));
                 for (start, n) in blocks {
                     let v = self.guard_with(h5path, "counts must be non-negative integers below 2^32", || {
                         ds.read_numeric_slice_as::<u32>(&[start], &[n])
@@ -370,7 +385,7 @@ impl H5 {
                 Ok(CountValues::U32(out))
             }
             Kind::Float { size } => {
-                let mut whole: Vec<u32> = Vec::with_capacity(len);
+                let mut whole: Vec<u32> = Vec::with_capacity(self.capacity(len));
                 let mut frac: Option<Vec<f32>> = None;
                 for (start, n) in blocks {
                     let v: Vec<f64> = if size == 4 {
@@ -390,7 +405,7 @@ impl H5 {
                         continue;
                     }
                     let f = frac.get_or_insert_with(|| {
-                        let mut f = Vec::with_capacity(len);
+                        let mut f = Vec::with_capacity(self.capacity(len));
                         f.extend(whole.iter().map(|&x| x as f32));
                         f
                     });
