@@ -464,40 +464,37 @@ pub struct CountBatch {
     pub values: CountValues,
 }
 
+/// An input error when an index of `column` of `counts.parquet` is not below `n`, the row count of `table`.
+fn check_indices(path: &Path, column: &str, indices: &[u32], n: usize, table: &str) -> Result<()> {
+    match indices.iter().find(|&&i| i as usize >= n) {
+        Some(&i) => {
+            Err(Error::input(path, format!("column `{column}`"), format!("index {i} but {table} has {n} rows")))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Streams `counts.parquet` of a dataset folder batch by batch (memory bounded by one row group), checking
-/// every index against the table sizes, and calls `f` on each batch. Returns the file's path.
+/// every index against the table sizes, and calls `f` on each batch.
 pub fn stream_counts(
     dir: &Path,
     n_cells: usize,
     n_genes: usize,
     mut f: impl FnMut(&CountBatch) -> Result<()>,
-) -> Result<std::path::PathBuf> {
+) -> Result<()> {
     let path = require_file(dir, COUNTS_FILE)?;
     Table::stream(&path, &["cell_index", "gene_index", "count"], |t| {
         let cells = t.u32("cell_index")?;
         let genes = t.u32("gene_index")?;
-        if let Some(&r) = cells.iter().find(|&&r| r as usize >= n_cells) {
-            return Err(Error::input(
-                &path,
-                "column `cell_index`",
-                format!("index {r} but cells.parquet has {n_cells} rows"),
-            ));
-        }
-        if let Some(&g) = genes.iter().find(|&&g| g as usize >= n_genes) {
-            return Err(Error::input(
-                &path,
-                "column `gene_index`",
-                format!("index {g} but genes.parquet has {n_genes} rows"),
-            ));
-        }
+        check_indices(&path, "cell_index", &cells, n_cells, CELLS_FILE)?;
+        check_indices(&path, "gene_index", &genes, n_genes, GENES_FILE)?;
         let values = if t.column("count")?.data_type().is_integer() {
             CountValues::U32(t.u32("count")?)
         } else {
             CountValues::F32(t.f64("count")?.into_iter().map(|x| x as f32).collect())
         };
         f(&CountBatch { cells, genes, values })
-    })?;
-    Ok(path)
+    })
 }
 
 /// Every cell's total count, from a pass over the cell and count columns of `counts.parquet` only.
@@ -506,18 +503,9 @@ pub fn count_totals(dir: &Path, n_cells: usize) -> Result<Vec<f64>> {
     let mut totals = vec![0.0; n_cells];
     Table::stream(&path, &["cell_index", "count"], |t| {
         let cells = t.u32("cell_index")?;
-        let values = t.f64("count")?;
-        for (&r, v) in cells.iter().zip(values) {
-            match totals.get_mut(r as usize) {
-                Some(x) => *x += v,
-                None => {
-                    return Err(Error::input(
-                        &path,
-                        "column `cell_index`",
-                        format!("index {r} but cells.parquet has {n_cells} rows"),
-                    ))
-                }
-            }
+        check_indices(&path, "cell_index", &cells, n_cells, CELLS_FILE)?;
+        for (&r, v) in cells.iter().zip(t.f64("count")?) {
+            totals[r as usize] += v;
         }
         Ok(())
     })?;

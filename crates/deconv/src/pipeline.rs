@@ -436,9 +436,12 @@ pub fn deconvolve(
         }
         y
     };
+    // Genes used per spot, and the largest reg-gene count (the rows the likelihood table needs).
+    let mut max_reg_count = 0.0f64;
     for &i in &fitted {
         let y = reg_counts(i);
         spots[i].n_genes_used = y.iter().filter(|&&v| v > 0.0).count() as u32;
+        max_reg_count = y.iter().fold(max_reg_count, |m, &v| m.max(v));
     }
 
     let mut sigma_path = Vec::new();
@@ -546,9 +549,7 @@ pub fn deconvolve(
                 }
             };
             sigma_used = Some(sigma_index as f64 / 100.0);
-            let k_all = fitted.iter().map(|&i| reg_counts(i).iter().fold(0.0f64, |m, &v| m.max(v))).fold(0.0, f64::max)
-                as usize;
-            let table = cache.get(sigma_index, k_all);
+            let table = cache.get(sigma_index, max_reg_count as usize);
             let label_model = (mode == Mode::Labels).then(|| labels::LabelModel::new(&mu_reg, k));
             let results: Vec<(usize, SpotResult)> = fitted
                 .par_iter()
