@@ -12,6 +12,7 @@
 // Numerical kernels index several parallel arrays by the same position; iterator chains would hide it.
 #![allow(clippy::needless_range_loop, clippy::too_many_arguments)]
 
+pub mod eigen;
 pub mod labels;
 pub mod likelihood;
 pub mod nnls;

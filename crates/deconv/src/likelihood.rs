@@ -265,12 +265,14 @@ impl LikelihoodTable {
     #[inline]
     pub fn eval(&self, k: usize, x: f64) -> QValue {
         let x = x.clamp(X_MIN, X_MAX);
-        let h = knot_step();
+        let inv_h = 1.0 / knot_step();
         let (l, s) = interval(x);
         let (f, fs, fss) = self.quintic(k, l, s);
-        // Back to x: dQ/dx = Q_u / x, d2Q/dx2 = (Q_uu - Q_u) / x^2.
-        let (fu, fuu) = (fs / h, fss / (h * h));
-        QValue { d0: f, d1: fu / x, d2: (fuu - fu) / (x * x) }
+        // Back to x: dQ/dx = Q_u / x, d2Q/dx2 = (Q_uu - Q_u) / x^2 (one division: this runs once per
+        // gene and Newton iteration).
+        let (fu, fuu) = (fs * inv_h, fss * (inv_h * inv_h));
+        let inv_x = 1.0 / x;
+        QValue { d0: f, d1: fu * inv_x, d2: (fuu - fu) * (inv_x * inv_x) }
     }
 
     /// `Q(k, e^u)` with its first and second derivatives in `u = ln x` (no logarithm or division: the
@@ -279,13 +281,13 @@ impl LikelihoodTable {
     #[inline]
     pub fn eval_ln(&self, k: usize, u: f64, u_floor: f64) -> (f64, f64, f64) {
         let (lo, hi) = (u_floor.max(X_MIN.ln()), X_MAX.ln());
-        let h = knot_step();
+        let inv_h = 1.0 / knot_step();
         let uc = u.clamp(lo, hi);
-        let t = (uc - X_MIN.ln()) / h;
+        let t = (uc - X_MIN.ln()) * inv_h;
         let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
         let (f, fs, fss) = self.quintic(k, l, t - l as f64);
         if uc == u {
-            (f, fs / h, fss / (h * h))
+            (f, fs * inv_h, fss * (inv_h * inv_h))
         } else {
             (f, 0.0, 0.0)
         }
@@ -311,7 +313,7 @@ impl LikelihoodTable {
 /// the position `s in [0, 1]` within it.
 #[inline]
 fn interval(x: f64) -> (usize, f64) {
-    let t = (x.ln() - X_MIN.ln()) / knot_step();
+    let t = (x.ln() - X_MIN.ln()) * (1.0 / knot_step());
     let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
     (l, t - l as f64)
 }

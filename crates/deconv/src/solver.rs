@@ -13,13 +13,16 @@
 //! Two losses are supported: the Poisson-lognormal likelihood through a [`LikelihoodTable`] (per-spot
 //! fits) and the squared log error `(ln lambda - ln b)^2` (the pseudo-bulk platform-effect fit).
 //! Cost per iteration O(G K^2 + K^3) for G genes and K types. The design is held transposed (types x
-//! genes) so the gradient and the K (K + 1) / 2 Hessian entries are vectorised dot products over
-//! genes; the projection is rebuilt from the eigenvectors only when an eigenvalue needs clamping (about
-//! half the Hessians); the QP starts from the previous step's active bounds. A [`Workspace`] holds every buffer so the
-//! loop does not allocate (except inside the K x K eigen-decomposition).
+//! genes) so the gradient is vectorised dot products over genes and the Hessian one small matrix
+//! product (dot products for K <= 4); the eigenvalues come from a dedicated small symmetric solver
+//! ([`crate::eigen`]) and eigenvectors are formed only when an eigenvalue needs clamping (about half the
+//! Hessians); the QP starts from the previous step's active bounds. A [`Workspace`] holds every buffer,
+//! so the loop does not allocate.
 
+use crate::eigen::SymEigen;
 use crate::likelihood::LikelihoodTable;
-use faer::{Mat, Side};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, MatMut, MatRef, Par};
 
 /// The loss minimised by [`solve_weights`].
 #[derive(Debug, Clone, Copy)]
@@ -58,12 +61,15 @@ pub struct WeightFit {
     pub iterations: usize,
 }
 
+/// Up to this many types the Hessian is built from dot products rather than by a matrix product.
+const SMALL_K: usize = 4;
+
 /// Reusable buffers for [`solve_weights`].
 #[derive(Debug, Default)]
 pub struct Workspace {
     /// `S` transposed (types x genes), so that sums over genes run over contiguous memory.
     st: Vec<f64>,
-    /// `-Q''_j S_ja` for one type `a`.
+    /// `-Q''_j S_ja` (types x genes).
     weighted: Vec<f64>,
     /// Weights before the step.
     old: Vec<f64>,
@@ -75,6 +81,7 @@ pub struct Workspace {
     lower: Vec<f64>,
     step: Vec<f64>,
     qp: QpScratch,
+    eig: SymEigen,
 }
 
 /// Solves for the weights of one spot. `s` is genes x types row-major (`n_types` columns), `y` the
@@ -189,24 +196,40 @@ fn newton_step(
             }
         }
     }
-    // g_a = -sum_j Q'_j S_ja; H_ab = -sum_j Q''_j S_ja S_jb (lower triangle, then mirrored).
-    ws.weighted.resize(g_n, 0.0);
+    // g_a = -sum_j Q'_j S_ja; H = St diag(-Q'') St^T: for many types one K x G by G x K product
+    // (faer's gemm picks the widest SIMD the CPU offers at run time), for the pair and small-subset fits
+    // K (K + 1) / 2 dot products (no set-up cost); then the lower triangle mirrored so that H is exactly
+    // symmetric.
+    ws.weighted.resize(k * g_n, 0.0);
     for a in 0..k {
         let col_a = &ws.st[a * g_n..(a + 1) * g_n];
         ws.grad[a] = -dot(&ws.d1, col_a);
-        for ((t, d2), sv) in ws.weighted.iter_mut().zip(&ws.d2).zip(col_a) {
+        for ((t, d2), sv) in ws.weighted[a * g_n..(a + 1) * g_n].iter_mut().zip(&ws.d2).zip(col_a) {
             *t = -d2 * sv;
         }
-        for b in 0..=a {
-            ws.hess[a * k + b] = dot(&ws.weighted, &ws.st[b * g_n..(b + 1) * g_n]);
+    }
+    if k <= SMALL_K {
+        for a in 0..k {
+            for b in 0..=a {
+                ws.hess[a * k + b] = dot(&ws.weighted[a * g_n..(a + 1) * g_n], &ws.st[b * g_n..(b + 1) * g_n]);
+            }
         }
+    } else {
+        matmul(
+            MatMut::from_row_major_slice_mut(&mut ws.hess, k, k),
+            Accum::Replace,
+            MatRef::from_row_major_slice(&ws.weighted, k, g_n),
+            MatRef::from_row_major_slice(&ws.st, k, g_n).transpose(),
+            1.0,
+            Par::Seq,
+        );
     }
     for a in 0..k {
         for b in 0..a {
             ws.hess[b * k + a] = ws.hess[a * k + b];
         }
     }
-    let norm = project_psd(&mut ws.hess, k, 1e-3);
+    let norm = project_psd(&mut ws.hess, k, 1e-3, &mut ws.eig);
     for v in ws.hess.iter_mut() {
         *v /= norm;
     }
@@ -228,8 +251,10 @@ fn newton_step(
 }
 
 /// Replaces the symmetric `k x k` matrix `h` by its projection `V max(L, eps) V^T` and returns its
-/// spectral norm (the largest clamped eigenvalue).
-pub fn project_psd(h: &mut [f64], k: usize, eps: f64) -> f64 {
+/// spectral norm (the largest clamped eigenvalue). The eigenvalues come first, without eigenvectors;
+/// only when some are below `eps` (about half the Hessians) are the eigenvectors computed, and `h`
+/// becomes `h + sum_{l_i < eps} (eps - l_i) v_i v_i^T` (the same matrix, built from the clamped pairs only).
+pub fn project_psd(h: &mut [f64], k: usize, eps: f64, eig: &mut SymEigen) -> f64 {
     if k == 1 {
         h[0] = h[0].max(eps);
         return h[0];
@@ -245,31 +270,31 @@ pub fn project_psd(h: &mut [f64], k: usize, eps: f64) -> f64 {
         }
         1.0
     };
-    let m = Mat::<f64>::from_fn(k, k, |i, j| h[i * k + j]);
-    let Ok(evd) = m.self_adjoint_eigen(Side::Lower) else { return identity(h) };
-    let s = evd.S().column_vector();
-    let vals: Vec<f64> = (0..k).map(|i| s[i].max(eps)).collect();
-    let norm = vals.iter().cloned().fold(eps, f64::max);
-    if (0..k).all(|i| s[i] >= eps) {
-        // Already positive definite beyond eps (about half the Hessians): the projection is the matrix.
+    if eig.decompose(h, k).is_err() {
+        return identity(h);
+    }
+    let norm = eig.values().iter().fold(eps, |m, &v| m.max(v));
+    if eig.values().iter().all(|&v| v >= eps) {
+        // Already positive definite beyond eps: the projection is the matrix.
         return norm;
     }
-    // Eigenvectors as contiguous columns: u[e * k + i] = U[i][e].
-    let evecs = evd.U();
-    let mut u = vec![0.0; k * k];
-    for e in 0..k {
-        for (i, v) in evecs.col(e).iter().enumerate() {
-            u[e * k + i] = *v;
+    eig.vectors();
+    let v = eig.eigenvectors();
+    for (e, &l) in eig.values().iter().enumerate() {
+        if l >= eps {
+            continue;
+        }
+        let ve = &v[e * k..(e + 1) * k];
+        for i in 0..k {
+            let ci = (eps - l) * ve[i];
+            for (x, vj) in h[i * k..i * k + i + 1].iter_mut().zip(ve) {
+                *x += ci * vj;
+            }
         }
     }
     for i in 0..k {
-        for j in 0..=i {
-            let mut acc = 0.0;
-            for (e, val) in vals.iter().enumerate() {
-                acc += u[e * k + i] * val * u[e * k + j];
-            }
-            h[i * k + j] = acc;
-            h[j * k + i] = acc;
+        for j in 0..i {
+            h[j * k + i] = h[i * k + j];
         }
     }
     norm
@@ -486,7 +511,7 @@ mod tests {
     #[test]
     fn psd_projection_clamps_negative_eigenvalues() {
         let mut h = vec![1.0, 2.0, 2.0, 1.0]; // eigenvalues 3 and -1
-        let norm = project_psd(&mut h, 2, 1e-3);
+        let norm = project_psd(&mut h, 2, 1e-3, &mut SymEigen::default());
         assert!((norm - 3.0).abs() < 1e-12);
         // (3 + 0.001)/2 on the diagonal, (3 - 0.001)/2 off it.
         assert!((h[0] - 1.5005).abs() < 1e-12 && (h[1] - 1.4995).abs() < 1e-12, "{h:?}");
@@ -497,14 +522,42 @@ mod tests {
         // The closed form against a 3 x 3 embedding with a decoupled large third eigenvalue (general path).
         for m in [[1.0, 2.0, 2.0, 1.0], [4.0, 0.5, 0.5, -3.0], [-1.0, 0.0, 0.0, 2.0], [2.0, 0.3, 0.3, 5.0]] {
             let mut h2 = m.to_vec();
-            let n2 = project_psd(&mut h2, 2, 1e-3);
+            let n2 = project_psd(&mut h2, 2, 1e-3, &mut SymEigen::default());
             let mut h3 = vec![m[0], m[1], 0.0, m[2], m[3], 0.0, 0.0, 0.0, 100.0];
-            let _ = project_psd(&mut h3, 3, 1e-3);
+            let _ = project_psd(&mut h3, 3, 1e-3, &mut SymEigen::default());
             // The norm is the largest eigenvalue: the trace minus the smaller one.
             let l2 = 0.5 * (m[0] + m[3]) - (0.5 * (m[0] - m[3])).hypot(m[1]);
             assert!((n2 - (m[0] + m[3] - l2)).abs() < 1e-12, "{n2}");
             for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                 assert!((h2[i * 2 + j] - h3[i * 3 + j]).abs() < 1e-12, "{m:?}: {h2:?} vs {h3:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn psd_projection_equals_the_full_eigen_reconstruction() {
+        // A 20 x 20 Hessian-like matrix S^T D S with some negative curvature, against V max(L, eps) V^T
+        // built from faer's eigen-decomposition.
+        let (k, g) = (20, 60);
+        let mut st = 7u64;
+        let mut rnd = || {
+            st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((st >> 11) as f64) / (1u64 << 53) as f64
+        };
+        let s: Vec<f64> = (0..g * k).map(|_| rnd()).collect();
+        let dd: Vec<f64> = (0..g).map(|_| rnd() - 0.3).collect();
+        let h: Vec<f64> =
+            (0..k * k).map(|ab| (0..g).map(|j| dd[j] * s[j * k + ab / k] * s[j * k + ab % k]).sum()).collect();
+        let evd = faer::Mat::<f64>::from_fn(k, k, |i, j| h[i * k + j]).self_adjoint_eigen(faer::Side::Lower).unwrap();
+        let vals: Vec<f64> = (0..k).map(|e| evd.S().column_vector()[e].max(1e-3)).collect();
+        assert!(vals.contains(&1e-3), "the test matrix needs clamping");
+        let mut p = h.clone();
+        let norm = project_psd(&mut p, k, 1e-3, &mut SymEigen::default());
+        assert!((norm - vals[k - 1]).abs() < 1e-10 * norm);
+        for i in 0..k {
+            for j in 0..k {
+                let want: f64 = (0..k).map(|e| evd.U()[(i, e)] * vals[e] * evd.U()[(j, e)]).sum();
+                assert!((p[i * k + j] - want).abs() < 1e-10 * norm, "({i}, {j}): {} vs {want}", p[i * k + j]);
             }
         }
     }
