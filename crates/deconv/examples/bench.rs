@@ -1,7 +1,9 @@
 //! Accuracy (Spotless patterns, rctd vs nnls) and speed benchmark of the deconvolution.
 //!
 //! `cargo run --release -p tmescope-deconv --example bench -- [--reference-csv DIR] [--spots N]
-//! [--speed-spots N] [--threads N] [--speed-only]`. With `--reference-csv`, the reference is read from a folder with
+//! [--speed-spots N] [--mean-total N] [--threads N] [--speed-only] [--full-only]`. `--mean-total` sets the
+//! mean counts per simulated spot of the speed run (1,000; e.g. 300 for Visium HD 8-16 um bins; sd 25% of
+//! it); `--full-only` stops after the full-mode run with the sigma search. With `--reference-csv`, the reference is read from a folder with
 //! `dge.csv` (genes x cells) and `meta_data.csv` (`barcode,cluster,nUMI`), e.g. the RCTD validation
 //! pack; otherwise a synthetic 10-type reference is used.
 
@@ -70,6 +72,8 @@ fn main() {
     let n_spots: usize = arg(&args, "--spots").map(|s| s.parse().unwrap()).unwrap_or(1000);
     let speed_only = args.iter().any(|a| a == "--speed-only");
     let speed_spots: usize = arg(&args, "--speed-spots").map(|s| s.parse().unwrap()).unwrap_or(100_000);
+    let mean_total: f64 = arg(&args, "--mean-total").map(|s| s.parse().unwrap()).unwrap_or(1000.0);
+    let full_only = args.iter().any(|a| a == "--full-only");
     let (counts, types, names, genes) = match arg(&args, "--reference-csv") {
         Some(d) => csv_reference(Path::new(&d)),
         None => {
@@ -133,7 +137,7 @@ fn main() {
         20,
         &pool20,
         Pattern::Uniform,
-        &SynthOptions { n_spots: speed_spots, mean_total: 1000.0, sd_total: 250.0, ..Default::default() },
+        &SynthOptions { n_spots: speed_spots, mean_total, sd_total: 0.25 * mean_total, ..Default::default() },
     );
     let spatial = dataset(sp.counts, &g20, "simulated-visium", vec![]);
     eprintln!("simulated {speed_spots} spots in {:.1} s", t.elapsed().as_secs_f64());
@@ -143,12 +147,15 @@ fn main() {
         deconvolve(&spatial, Path::new("spots"), &prep20, &ref20.genes, &params, &mut cold, &|_| {}).expect("full");
     let t_full = t.elapsed().as_secs_f64();
     println!(
-        "Speed ({} threads): full mode, {speed_spots} spots x 20 types x {} reg genes, sigma search {:?} ({} tables): {t_full:.1} s",
+        "Speed ({} threads): full mode, {speed_spots} spots x 20 types x {} reg genes, mean {mean_total} counts, sigma search {:?} ({} tables): {t_full:.1} s",
         rayon::current_num_threads(),
         full.n_reg,
         full.sigma_path.iter().map(|s| s.sigma).collect::<Vec<_>>(),
         cold.computed
     );
+    if full_only {
+        return;
+    }
     let sigma = full.sigma;
     let t = Instant::now();
     let p = Params { sigma, ..params.clone() };
@@ -161,5 +168,33 @@ fn main() {
     println!(
         "full mode at fixed sigma: {t_full_fixed:.1} s; doublet mode at fixed sigma: {t_dbl:.1} s ({:.2}x full)",
         t_dbl / t_full_fixed
+    );
+    // Doublet mode is meant for beads of one or two cells (Slide-seq): the same comparison on such spots.
+    let beads = synthesize(
+        &c20,
+        &t20,
+        20,
+        &pool20,
+        Pattern::Uniform,
+        &SynthOptions {
+            n_spots: speed_spots,
+            min_cells: 1,
+            max_cells: 2,
+            mean_total,
+            sd_total: 0.25 * mean_total,
+            ..Default::default()
+        },
+    );
+    let beads = dataset(beads.counts, &g20, "simulated-beads", vec![]);
+    let mut time_mode = |mode| {
+        let t = Instant::now();
+        let p = Params { sigma, mode: Some(mode), ..params.clone() };
+        let _ = deconvolve(&beads, Path::new("beads"), &prep20, &ref20.genes, &p, &mut cold, &|_| {}).expect("beads");
+        t.elapsed().as_secs_f64()
+    };
+    let (b_full, b_dbl) = (time_mode(Mode::Full), time_mode(Mode::Doublet));
+    println!(
+        "bead-like spots (1-2 cells), fixed sigma: full mode {b_full:.1} s; doublet mode {b_dbl:.1} s ({:.2}x full)",
+        b_dbl / b_full
     );
 }
