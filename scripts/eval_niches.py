@@ -115,13 +115,19 @@ def main():
                         "q") if c in diff.columns]
     print("\ndifferential (post vs pre):")
     print(diff[cols].to_string(index=False))
-    st = diff[diff["kind"] == "state"].set_index("category")
+    # The planted effects are on cells (more myeloid cells, CAFs and hypoxic area after therapy): read them
+    # from the cell-level states (`cell_state`); niche-level states move with the niches' areas.
     result["therapy"] = {}
-    for cat, sign in (("myeloid-suppressive", 1), ("hypoxic/glycolytic", 1)):
-        if cat in st.index:
-            r = st.loc[cat]
-            result["therapy"][cat] = {"difference": float(r["difference"]), "q_value": float(r.get("q", np.nan)),
-                                      "expected_sign": sign}
+    print("\nplanted therapy effects (post vs pre):")
+    for kind in ("cell_state", "state"):
+        st = diff[diff["kind"] == kind].set_index("category")
+        for cat, sign in (("myeloid-suppressive", 1), ("hypoxic/glycolytic", 1), ("fibrotic/CAF-rich", 1)):
+            if cat in st.index:
+                r = st.loc[cat]
+                d, q = float(r["difference"]), float(r.get("q", np.nan))
+                result["therapy"][f"{kind}:{cat}"] = {"difference": d, "q_value": q, "expected_sign": sign}
+                ok = "ok" if np.sign(d) == sign and q < 0.05 else "MISSED"
+                print(f"  {kind:10s} {cat:22s} difference {d:+.4f}  q {q:.4f}  (planted: up) {ok}")
     result["auto_output"] = out.strip()
     print(f"\nARI niches vs planted regions: pooled {result['ari_pooled']:.3f}, "
           f"with tumour core+nest and stroma+desmoplastic merged {result['ari_pooled_merged_regions']:.3f}")

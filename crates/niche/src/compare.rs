@@ -36,7 +36,7 @@ pub enum TestKind {
 /// One row of `differential.parquet`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiffRow {
-    /// `niche`, `state` or `resistance`.
+    /// `niche`, `state` (niche-level), `cell_state` (cell-level) or `resistance`.
     pub kind: String,
     /// The niche id, state name or resistance category.
     pub category: String,

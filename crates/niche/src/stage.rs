@@ -377,6 +377,12 @@ pub struct NicheParams {
     pub with_scores: bool,
     /// Weight of the program-score block.
     pub score_weight: f64,
+    /// Scale each composition column to unit variance (pooled) before clustering.
+    pub standardize: bool,
+    /// Add the distances to the nearest tumour and endothelial cell to the clustering features.
+    pub with_distances: bool,
+    /// Weight of the distance block.
+    pub distance_weight: f64,
     /// Rules file.
     pub rules: Option<PathBuf>,
     /// FDR level of resistance hotspots.
@@ -403,10 +409,53 @@ impl Default for NicheParams {
             hops: 6,
             with_scores: false,
             score_weight: 0.5,
+            standardize: false,
+            with_distances: false,
+            distance_weight: 0.5,
             rules: None,
             alpha: 0.05,
             min_size: 10,
             seed: 0,
+        }
+    }
+}
+
+/// Distances above this (micrometres) are capped in the clustering features.
+const DISTANCE_CAP: f64 = 1000.0;
+/// Length scale (micrometres) of the log compression `ln(1 + d / scale)` of distance features.
+const DISTANCE_SCALE: f64 = 50.0;
+
+/// Scales the columns `cols` of the row-major feature blocks (`d` columns each) to mean 0 and standard
+/// deviation `total / sqrt(cols.len())` pooled over every block, so the scaled columns have total variance
+/// `total^2` whatever their number; constant columns become 0.
+fn standardize_columns(blocks: &mut [Vec<f64>], d: usize, cols: std::ops::Range<usize>, total: f64) {
+    let n: usize = blocks.iter().map(|b| b.len() / d).sum();
+    let m = cols.len();
+    if n == 0 || m == 0 {
+        return;
+    }
+    let (mut sum, mut sq) = (vec![0.0; m], vec![0.0; m]);
+    for b in blocks.iter() {
+        for row in b.chunks_exact(d) {
+            for (c, v) in row[cols.clone()].iter().enumerate() {
+                sum[c] += v;
+                sq[c] += v * v;
+            }
+        }
+    }
+    let scale = total / (m as f64).sqrt();
+    let stats: Vec<(f64, f64)> = (0..m)
+        .map(|c| {
+            let mean = sum[c] / n as f64;
+            let sd = (sq[c] / n as f64 - mean * mean).max(0.0).sqrt();
+            (mean, if sd > 1e-12 { scale / sd } else { 0.0 })
+        })
+        .collect();
+    for b in blocks.iter_mut() {
+        for row in b.chunks_exact_mut(d) {
+            for (v, &(mean, f)) in row[cols.clone()].iter_mut().zip(&stats) {
+                *v = (*v - mean) * f;
+            }
         }
     }
 }
@@ -667,9 +716,10 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     let mut nbhd_all = Vec::new();
     let mut feats_all = Vec::new();
     let np = if p.with_scores { common_programs.len() } else { 0 };
+    let nd = if p.with_distances { 2 } else { 0 };
     let hops = p.hops.max(1);
     let tc = t * hops;
-    let d = tc + np;
+    let d = tc + np + nd;
     let block = if np > 0 { p.score_weight / (np as f64).sqrt() } else { 0.0 };
     // Each layer is scaled by 1 / sqrt(hops) so the composition block keeps the weight of one layer.
     let layer_weight = 1.0 / (hops as f64).sqrt();
@@ -708,6 +758,59 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
         }
         nbhd_all.push(nb);
         feats_all.push(f);
+    }
+    // Per-cell metrics and features for the rules.
+    struct CellFeatures {
+        frac: Vec<Vec<f64>>,
+        dist_endo: Vec<f64>,
+        dist_tumor: Vec<f64>,
+        dist_t: Vec<f64>,
+        interface: Vec<bool>,
+        core: Vec<bool>,
+    }
+    let mut cf_all = Vec::new();
+    for (sd, nb) in data.iter().zip(&nbhd_all) {
+        let n = sd.cells.len();
+        let frac = metrics::group_fractions(nb, t, &member, groups.len());
+        let holds = |g: Option<usize>| -> Vec<bool> {
+            match g {
+                None => vec![false; n],
+                Some(g) => (0..n)
+                    .map(|i| {
+                        (0..t).filter(|&k| member[k][g]).map(|k| sd.comp[i * t + k]).sum::<f64>() >= r.metrics.presence
+                    })
+                    .collect(),
+            }
+        };
+        let dist = |g: Option<usize>| metrics::distance_to_nearest(&sd.cells.x, &sd.cells.y, &holds(g));
+        let zeros = vec![0.0; n];
+        let ft = gidx("tumor").map(|g| &frac[g]).unwrap_or(&zeros);
+        let interface = metrics::interface_flag(ft, r.metrics.interface_low, r.metrics.interface_high);
+        let core = (0..n).map(|i| !interface[i] && ft[i] >= r.metrics.core_min).collect();
+        cf_all.push(CellFeatures {
+            dist_endo: dist(gidx("endothelial")),
+            dist_tumor: dist(gidx("tumor")),
+            dist_t: dist(gidx("t_cell")),
+            frac,
+            interface,
+            core,
+        });
+    }
+    if nd > 0 {
+        // Distances to the nearest tumour cell and endothelial cell (the axes of margins, stromal bands and
+        // hypoxic cores), log-compressed and capped at 1 mm; no such cell in a sample counts as the cap.
+        for (f, cf) in feats_all.iter_mut().zip(&cf_all) {
+            for (i, row) in f.chunks_exact_mut(d).enumerate() {
+                for (k, dist) in [&cf.dist_tumor, &cf.dist_endo].into_iter().enumerate() {
+                    let x = if dist[i].is_finite() { dist[i].min(DISTANCE_CAP) } else { DISTANCE_CAP };
+                    row[tc + np + k] = (x / DISTANCE_SCALE).ln_1p();
+                }
+            }
+        }
+        standardize_columns(&mut feats_all, d, tc + np..d, p.distance_weight);
+    }
+    if p.standardize {
+        standardize_columns(&mut feats_all, d, 0..tc, 1.0);
     }
     // Cluster: jointly (one model) or per sample.
     let fit = |x: &[f64], seed: u64| -> (Vec<u32>, usize, Vec<(usize, f64)>) {
@@ -753,43 +856,6 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
             niche_labels.push(labels);
             n_niches.push(k);
         }
-    }
-    // Per-cell metrics and features for the rules.
-    struct CellFeatures {
-        frac: Vec<Vec<f64>>,
-        dist_endo: Vec<f64>,
-        dist_tumor: Vec<f64>,
-        dist_t: Vec<f64>,
-        interface: Vec<bool>,
-        core: Vec<bool>,
-    }
-    let mut cf_all = Vec::new();
-    for (sd, nb) in data.iter().zip(&nbhd_all) {
-        let n = sd.cells.len();
-        let frac = metrics::group_fractions(nb, t, &member, groups.len());
-        let holds = |g: Option<usize>| -> Vec<bool> {
-            match g {
-                None => vec![false; n],
-                Some(g) => (0..n)
-                    .map(|i| {
-                        (0..t).filter(|&k| member[k][g]).map(|k| sd.comp[i * t + k]).sum::<f64>() >= r.metrics.presence
-                    })
-                    .collect(),
-            }
-        };
-        let dist = |g: Option<usize>| metrics::distance_to_nearest(&sd.cells.x, &sd.cells.y, &holds(g));
-        let zeros = vec![0.0; n];
-        let ft = gidx("tumor").map(|g| &frac[g]).unwrap_or(&zeros);
-        let interface = metrics::interface_flag(ft, r.metrics.interface_low, r.metrics.interface_high);
-        let core = (0..n).map(|i| !interface[i] && ft[i] >= r.metrics.core_min).collect();
-        cf_all.push(CellFeatures {
-            dist_endo: dist(gidx("endothelial")),
-            dist_tumor: dist(gidx("tumor")),
-            dist_t: dist(gidx("t_cell")),
-            frac,
-            interface,
-            core,
-        });
     }
     let feature_of = |s: usize, i: usize, name: &str| -> Option<f64> {
         let cf = &cf_all[s];
@@ -1441,7 +1507,7 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
         None => None,
     };
     let mut rows = CellRows::default();
-    let (mut niche, mut state, mut res) = (vec![], vec![], vec![]);
+    let (mut niche, mut state, mut cell_state, mut res) = (vec![], vec![], vec![], vec![]);
     let mut cond: BTreeMap<String, String> = BTreeMap::new();
     let mut pat: BTreeMap<String, String> = BTreeMap::new();
     for d in dirs {
@@ -1450,6 +1516,7 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
         let samples = t.utf8("sample")?;
         let nic = t.u32("niche")?;
         let st = t.utf8("state")?;
+        let cst = t.utf8("cell_state")?;
         let rn = t.i64_opt("resistance_niche")?;
         let meta = |name: &str| -> Result<Option<Vec<Option<String>>>> {
             if t.has(name) {
@@ -1491,10 +1558,16 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
             rows.sample.push(s.clone());
             niche.push(format!("niche_{}", nic[k]));
             state.push(st[k].clone());
+            cell_state.push(cst[k].clone());
             res.push(if rn[k].is_some() { "in_resistance_niche" } else { "outside" }.to_string());
         }
     }
-    rows.categories = vec![("niche".into(), niche), ("state".into(), state), ("resistance".into(), res)];
+    rows.categories = vec![
+        ("niche".into(), niche),
+        ("state".into(), state),
+        ("cell_state".into(), cell_state),
+        ("resistance".into(), res),
+    ];
     let ab = compare::abundance(&rows)?;
     let (diff, warnings) =
         compare::compare(&ab, &cond, p.pair_by.as_ref().map(|_| &pat), p.reference.as_deref(), p.test)?;
@@ -1608,6 +1681,18 @@ mod tests {
         std::fs::write(&p, "sample,condition\ns1,pre\ns1,post\n").unwrap();
         let e = read_sheet(&p).unwrap_err().to_string();
         assert!(e.contains("meta.csv (data row 2)") && e.contains("sample `s1` is listed twice"), "{e}");
+    }
+
+    #[test]
+    fn standardised_columns_have_the_pooled_scale_and_leave_the_rest() {
+        // Two blocks of rows with 3 columns; columns 0..2 scaled to total variance 4 (sd 2 / sqrt(2) each).
+        let mut blocks = vec![vec![1.0, 5.0, 9.0, 3.0, 5.0, 9.0], vec![5.0, 5.0, 9.0, 7.0, 5.0, 9.0]];
+        standardize_columns(&mut blocks, 3, 0..2, 2.0);
+        let col0: Vec<f64> = blocks.iter().flat_map(|b| b.chunks(3).map(|r| r[0])).collect();
+        let mean = col0.iter().sum::<f64>() / 4.0;
+        let sd = (col0.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+        assert!(mean.abs() < 1e-12 && (sd - 2.0 / 2f64.sqrt()).abs() < 1e-12, "{col0:?}");
+        assert!(blocks.iter().all(|b| b.chunks(3).all(|r| r[1] == 0.0 && r[2] == 9.0)), "constant -> 0, col 2 kept");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub enum Method {
 /// Options of `tmescope niches`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  tmescope niches s1 --graph s1_graph --scores s1_scores -o s1_niches\n  tmescope niches s1 s2 s3 --graph g1 --graph g2 --graph g3 --joint --niches 8 -o cohort_niches\n  tmescope niches spots --graph g --proportions deconv -o n --niches auto --method gmm\n  tmescope niches --print-rules > my_rules.toml"
+    after_help = "Examples:\n  tmescope niches s1 --graph s1_graph --scores s1_scores -o s1_niches\n  tmescope niches s1 s2 s3 --graph g1 --graph g2 --graph g3 --joint --niches 8 -o cohort_niches\n  tmescope niches spots --graph g --proportions deconv -o n --niches auto --method gmm\n  tmescope niches s1 s2 --graph g1 --graph g2 --scores c1 --scores c2 --joint --with-scores --with-distances --standardize --distance-weight 0.6 -o n\n  tmescope niches --print-rules > my_rules.toml"
 )]
 pub struct Args {
     /// Dataset folders, one per sample.
@@ -67,6 +67,18 @@ pub struct Args {
     /// Weight of the program-score block of the features.
     #[arg(long, default_value_t = 0.5)]
     pub score_weight: f64,
+    /// Scale every composition column to unit variance (pooled over the cells clustered) before
+    /// clustering, so that rare cell types (endothelial, B cells) weigh as much as abundant ones.
+    #[arg(long)]
+    pub standardize: bool,
+    /// Add each cell's distances to the nearest tumour cell and the nearest endothelial cell (log-compressed
+    /// `ln(1 + d / 50 um)`, capped at 1 mm, z-scored, weighted by --distance-weight) to the features:
+    /// margins, stromal bands and hypoxic cores are defined by these distances as much as by composition.
+    #[arg(long)]
+    pub with_distances: bool,
+    /// Weight of the distance block of the features.
+    #[arg(long, default_value_t = 0.5)]
+    pub distance_weight: f64,
     /// k-means restarts (seeds).
     #[arg(long, default_value_t = 5)]
     pub restarts: usize,
@@ -154,6 +166,9 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         hops: a.hops,
         with_scores: a.with_scores,
         score_weight: a.score_weight,
+        standardize: a.standardize,
+        with_distances: a.with_distances,
+        distance_weight: a.distance_weight,
         rules: a.rules.clone(),
         alpha: a.alpha,
         min_size: a.min_size,

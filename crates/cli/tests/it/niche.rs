@@ -262,6 +262,29 @@ fn score_niches_states_and_resistance_on_planted_quadrants() {
 }
 
 #[test]
+fn distance_and_standardised_features_recover_the_quadrants() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, g, truth) = quadrants(tmp.path());
+    let scores = tmp.path().join("scores");
+    ok(["score".as_ref(), ds.as_os_str(), "--graph".as_ref(), g.as_os_str(), "-o".as_ref(), scores.as_os_str()]);
+    let run = |extra: &[&str], out: &Path| {
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["niches".into(), ds.clone().into(), "--graph".into(), g.clone().into()];
+        args.extend(["--scores".into(), scores.clone().into(), "--niches".into(), "4".into(), "-o".into()]);
+        args.push(out.into());
+        args.extend(extra.iter().map(|a| a.into()));
+        ok(args.iter().map(|a| a.as_os_str()));
+        Table::read(&out.join("niches.parquet")).unwrap().u32("niche").unwrap()
+    };
+    let plain = run(&[], &tmp.path().join("plain"));
+    let with = run(&["--with-distances", "--standardize", "--with-scores"], &tmp.path().join("with"));
+    let a = ari(&with, &truth);
+    eprintln!("distances + standardised composition + scores: ARI = {a:.3}");
+    assert!(a >= 0.7, "ARI {a}");
+    assert_ne!(plain, with, "the extra features change the clustering input");
+}
+
+#[test]
 fn auto_k_and_gmm_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (ds, g, truth) = quadrants(tmp.path());
@@ -368,6 +391,9 @@ fn compare_detects_the_planted_therapy_effect() {
     assert!(diff[infl] < 0.0 && q[infl] < 0.05);
     let mye = row("state", "myeloid-suppressive");
     assert!(q[mye] >= 0.05 || q[mye].is_nan(), "unplanted myeloid band: q {}", q[mye]);
+    // The same effect read from the cell-level states.
+    let caf_cells = row("cell_state", "fibrotic/CAF-rich");
+    assert!(diff[caf_cells] > 0.0 && q[caf_cells] < 0.05, "cell-level CAF-rich: q {}", q[caf_cells]);
 
     // A condition with a single sample: NaN p-values with a warning (unpaired).
     let sub: Vec<std::ffi::OsString> = vec!["compare".into(), nout.clone().into_os_string()];
