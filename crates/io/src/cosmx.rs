@@ -323,7 +323,7 @@ fn read_transcripts(path: &Path, opts: &ReadOptions) -> Result<Dataset> {
     let rows: Vec<u32> = pairs.iter().map(|p| cell_rank[p.0 as usize]).collect();
     let cols: Vec<u32> = pairs.iter().map(|p| gene_rank[p.1 as usize]).collect();
     let ones = vec![1.0; pairs.len()];
-    let counts = crate::text_util::csr_from_coo(keys.len(), targets.len(), &rows, &cols, &ones);
+    let counts = crate::text_util::csr_from_coo(keys.len(), targets.len(), vec![(rows, cols, ones)]);
     let ids: Vec<String> =
         cell_order.iter().map(|&c| cell_id(&keys[c].0.to_string(), &keys[c].1.to_string())).collect();
     let n = ids.len();

@@ -17,7 +17,7 @@
 //! Reference: the Matrix Market exchange format (NIST, Boisvert et al. 1996) and the 10x Genomics
 //! "Feature-barcode matrices" documentation.
 
-use crate::text_util::{check_unique, csr_from_coo, find_file, read_text, split_fields};
+use crate::text_util::{check_unique, csr_from_coo, find_file, read_text, split_fields, CooPart};
 use crate::ReadOptions;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -240,20 +240,23 @@ fn read_matrix(
     if entries == 0 {
         return Err(Error::input(path, format!("line {size_line}"), "empty matrix: 0 entries"));
     }
-    let body = &text[body_start..];
-    let (g, b, v) = parse_entries(path, body, size_line + 1, n_genes, n_barcodes, integer_field)?;
-    if g.len() as u64 != entries {
+    let parts = parse_entries(path, &text[body_start..], size_line + 1, n_genes, n_barcodes, integer_field)?;
+    // The text is no longer needed: free it before the matrix is assembled.
+    drop(text);
+    let found: usize = parts.iter().map(|p| p.0.len()).sum();
+    if found as u64 != entries {
         return Err(Error::input(
             path,
             format!("line {size_line}"),
-            format!("the size line announces {entries} entries but the file holds {} (truncated?)", g.len()),
+            format!("the size line announces {entries} entries but the file holds {found} (truncated?)"),
         ));
     }
     // CSC of genes x barcodes = CSR of barcodes x genes: rows are barcodes.
-    Ok(csr_from_coo(n_barcodes, n_genes, &b, &g, &v))
+    Ok(csr_from_coo(n_barcodes, n_genes, parts))
 }
 
-/// Parses `gene barcode value` lines in parallel chunks; returns 0-based gene and barcode indices and values.
+/// Parses `gene barcode value` lines in parallel chunks; returns, per chunk, the 0-based barcode and gene
+/// indices and the values (the coordinate lists of the barcodes x genes matrix).
 fn parse_entries(
     path: &Path,
     body: &str,
@@ -261,7 +264,7 @@ fn parse_entries(
     n_genes: usize,
     n_barcodes: usize,
     integer_field: bool,
-) -> Result<(Vec<u32>, Vec<u32>, Vec<f64>)> {
+) -> Result<Vec<CooPart>> {
     // Chunk boundaries at newlines, about 4 MB each, and the line number each chunk starts at.
     let bytes = body.as_bytes();
     let mut bounds = vec![0usize];
@@ -283,7 +286,7 @@ fn parse_entries(
         }
         v
     };
-    let parts: Vec<(Vec<u32>, Vec<u32>, Vec<f64>)> = bounds
+    bounds
         .windows(2)
         .zip(line_starts)
         .collect::<Vec<_>>()
@@ -326,17 +329,9 @@ fn parse_entries(
                 b.push((bi - 1) as u32);
                 v.push(val);
             }
-            Ok((g, b, v))
+            Ok((b, g, v))
         })
-        .collect::<Result<_>>()?;
-    let total: usize = parts.iter().map(|p| p.0.len()).sum();
-    let (mut g, mut b, mut v) = (Vec::with_capacity(total), Vec::with_capacity(total), Vec::with_capacity(total));
-    for (pg, pb, pv) in parts {
-        g.extend(pg);
-        b.extend(pb);
-        v.extend(pv);
-    }
-    Ok((g, b, v))
+        .collect()
 }
 
 #[cfg(test)]

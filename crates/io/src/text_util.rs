@@ -372,26 +372,37 @@ pub fn csr_from_rows(rows: Vec<SparseRow>, n_cols: usize) -> CsrCounts {
     m
 }
 
-/// Builds CSR counts from coordinate lists (`rows[k]`, `cols[k]`, `vals[k]`), summing duplicates and
-/// dropping zeros, in O(nnz) plus a sort within each row.
-pub fn csr_from_coo(n_rows: usize, n_cols: usize, rows: &[u32], cols: &[u32], vals: &[f64]) -> CsrCounts {
+/// Coordinate lists `(rows, cols, vals)`: entry `k` is `vals[k]` at (`rows[k]`, `cols[k]`).
+pub type CooPart = (Vec<u32>, Vec<u32>, Vec<f64>);
+
+/// Builds CSR counts from coordinate lists given in parts (e.g. one per parsed chunk of a file), summing
+/// duplicates and dropping zeros, in O(nnz) plus a sort within each row. Each part is freed as soon as its
+/// entries are placed, so the parts are never held twice (a 200-million-entry Matrix Market file would
+/// otherwise need several GB more).
+pub fn csr_from_coo(n_rows: usize, n_cols: usize, parts: Vec<CooPart>) -> CsrCounts {
+    let total: usize = parts.iter().map(|p| p.0.len()).sum();
     let mut counts = vec![0u64; n_rows + 1];
-    for &r in rows {
-        counts[r as usize + 1] += 1;
+    for (rows, _, _) in &parts {
+        for &r in rows {
+            counts[r as usize + 1] += 1;
+        }
     }
     for i in 0..n_rows {
         counts[i + 1] += counts[i];
     }
     let mut next = counts.clone();
-    let mut idx = vec![0u32; rows.len()];
-    let mut val = vec![0f64; rows.len()];
-    for k in 0..rows.len() {
-        let r = rows[k] as usize;
-        let d = next[r] as usize;
-        next[r] += 1;
-        idx[d] = cols[k];
-        val[d] = vals[k];
+    let mut idx = vec![0u32; total];
+    let mut val = vec![0f64; total];
+    for (rows, cols, vals) in parts {
+        for k in 0..rows.len() {
+            let r = rows[k] as usize;
+            let d = next[r] as usize;
+            next[r] += 1;
+            idx[d] = cols[k];
+            val[d] = vals[k];
+        }
     }
+    drop(next);
     let out: Vec<SparseRow> = (0..n_rows)
         .into_par_iter()
         .map(|r| {
@@ -606,11 +617,15 @@ mod tests {
 
     #[test]
     fn coo_sums_duplicates_and_sorts() {
-        let m = csr_from_coo(2, 3, &[1, 0, 1, 1], &[2, 1, 0, 2], &[1.0, 4.0, 2.0, 3.0]);
+        let m = csr_from_coo(
+            2,
+            3,
+            vec![(vec![1, 0], vec![2, 1], vec![1.0, 4.0]), (vec![1, 1], vec![0, 2], vec![2.0, 3.0])],
+        );
         assert_eq!(m.indptr, vec![0, 1, 3]);
         assert_eq!(m.indices, vec![1, 0, 2]);
         assert_eq!(m.values, CountValues::U32(vec![4, 2, 4]));
-        let f = csr_from_coo(1, 1, &[0], &[0], &[0.5]);
+        let f = csr_from_coo(1, 1, vec![(vec![0], vec![0], vec![0.5])]);
         assert_eq!(f.values, CountValues::F32(vec![0.5]));
     }
 
