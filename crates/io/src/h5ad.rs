@@ -412,6 +412,17 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_regression_float_format_overflow_is_an_error() {
+        // Found by the `h5ad` fuzz target (session 4, release build with overflow checks): a mutated
+        // floating-point datatype overflows a multiplication inside the HDF5 crate. The reader's guard turns
+        // the panic into an input error naming the file (in a release build the product wraps instead).
+        let path =
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../test_data/bad/fuzz/h5ad_float_format_overflow.h5ad"));
+        let e = read(path, &ReadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("h5ad_float_format_overflow.h5ad"), "{e}");
+    }
+
+    #[test]
     fn masked_values_become_missing() {
         let c = mask_column(Column::Int(vec![Some(1), Some(2), Some(3)]), |i| i == 1);
         assert_eq!(c, Column::Int(vec![Some(1), None, Some(3)]));
