@@ -139,7 +139,24 @@ impl H5 {
             let what = if self.is_group(h5path) { "is a group, expected a dataset" } else { "missing dataset" };
             return Err(self.err(h5path, what));
         }
-        self.guard(h5path, || self.file.dataset(h5path))
+        let ds = self.guard(h5path, || self.file.dataset(h5path))?;
+        // A chunk is decompressed into a buffer of its declared size before anything else is checked, and
+        // an allocation failure aborts the process. Compression cannot expand ~1,000-fold, so a chunk
+        // larger than 4,096 bytes per byte of file comes from a corrupt header.
+        let chunk = catch_unwind(AssertUnwindSafe(|| ds.chunk_dims().map(|d| (d, ds.element_size()))));
+        if let Ok(Some((dims, elem))) = chunk {
+            let bytes = dims.iter().try_fold(elem as u64, |acc, &d| acc.checked_mul(d as u64));
+            if bytes.is_none_or(|b| b / 4096 > self.bytes as u64) {
+                return Err(self.err(
+                    h5path,
+                    format!(
+                        "declares chunks of {dims:?} elements in a file of {} bytes: the header is corrupt",
+                        self.bytes
+                    ),
+                ));
+            }
+        }
+        Ok(ds)
     }
 
     /// Whether `h5path` names a group (the root is `""` or `/`).

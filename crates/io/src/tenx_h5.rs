@@ -369,6 +369,16 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_regression_huge_chunk_is_an_error() {
+        // Found by the `tenx_h5` fuzz target (session 4): a mutated layout declares a chunk of ~10^12 bytes;
+        // the HDF5 crate allocated it before decompressing and the process aborted. Chunk sizes are now
+        // checked against the file size when a dataset is opened.
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../test_data/bad/fuzz/tenx_h5_huge_chunk.h5"));
+        let e = read(path, &ReadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("tenx_h5_huge_chunk.h5"), "{e}");
+    }
+
+    #[test]
     fn genomes_merge_side_by_side_over_united_barcodes() {
         let a = (
             "A".to_string(),
