@@ -423,6 +423,17 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_regression_huge_string_dataset_is_an_error() {
+        // Found by the `h5ad` fuzz target (session 4): `var/_index` declares 8.6 billion one-byte string
+        // elements in a 256 KB file; the HDF5 crate allocated and filled them (24 GB before the OS killed
+        // the process). Every dataset's declared size is now checked against the file size when opened.
+        let path =
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../test_data/bad/fuzz/h5ad_huge_string_index.h5ad"));
+        let e = read(path, &ReadOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("h5ad_huge_string_index.h5ad") && e.contains("corrupt"), "{e}");
+    }
+
+    #[test]
     fn masked_values_become_missing() {
         let c = mask_column(Column::Int(vec![Some(1), Some(2), Some(3)]), |i| i == 1);
         assert_eq!(c, Column::Int(vec![Some(1), None, Some(3)]));

@@ -140,20 +140,24 @@ impl H5 {
             return Err(self.err(h5path, what));
         }
         let ds = self.guard(h5path, || self.file.dataset(h5path))?;
-        // A chunk is decompressed into a buffer of its declared size before anything else is checked, and
-        // an allocation failure aborts the process. Compression cannot expand ~1,000-fold, so a chunk
+        // Buffers are allocated at the declared sizes (the whole dataset, and each chunk before it is
+        // decompressed) before any data is checked: a corrupt header can make the process take all the
+        // memory of the machine or abort. Compression cannot expand ~1,000-fold, so a dataset or a chunk
         // larger than 4,096 bytes per byte of file comes from a corrupt header.
-        let chunk = catch_unwind(AssertUnwindSafe(|| ds.chunk_dims().map(|d| (d, ds.element_size()))));
-        if let Ok(Some((dims, elem))) = chunk {
-            let bytes = dims.iter().try_fold(elem as u64, |acc, &d| acc.checked_mul(d as u64));
-            if bytes.is_none_or(|b| b / 4096 > self.bytes as u64) {
-                return Err(self.err(
-                    h5path,
-                    format!(
-                        "declares chunks of {dims:?} elements in a file of {} bytes: the header is corrupt",
-                        self.bytes
-                    ),
-                ));
+        let sizes = catch_unwind(AssertUnwindSafe(|| (ds.shape(), ds.chunk_dims(), ds.element_size())));
+        if let Ok((shape, chunk, elem)) = sizes {
+            for (what, dims) in [("elements", Some(shape)), ("chunks of", chunk)] {
+                let Some(dims) = dims else { continue };
+                let bytes = dims.iter().try_fold(elem as u64, |acc, &d| acc.checked_mul(d as u64));
+                if bytes.is_none_or(|b| b / 4096 > self.bytes as u64) {
+                    return Err(self.err(
+                        h5path,
+                        format!(
+                            "declares {what} {dims:?} x {elem} bytes in a file of {} bytes: the header is corrupt",
+                            self.bytes
+                        ),
+                    ));
+                }
             }
         }
         Ok(ds)
@@ -319,12 +323,8 @@ impl H5 {
 
     fn one_dim(&self, h5path: &str, ds: &H5Dataset) -> Result<usize> {
         let shape = self.guard(h5path, || Ok(ds.shape()))?;
+        // The declared size was checked against the file size when the dataset was opened.
         match shape.as_slice() {
-            // Compression cannot store more than ~1,000 one-byte elements per byte of file.
-            [n] if *n / 4096 > self.bytes => Err(self.err(
-                h5path,
-                format!("declares {n} elements in a file of {} bytes: the header is corrupt", self.bytes),
-            )),
             [n] => Ok(*n),
             [] => Ok(usize::from(!ds.is_null())),
             other => Err(self.err(h5path, format!("expected a one-dimensional array, found shape {other:?}"))),
