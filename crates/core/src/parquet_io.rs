@@ -289,24 +289,26 @@ pub fn arc<A: Array + 'static>(a: A) -> ArrayRef {
 mod tests {
     use super::*;
 
+    /// Reads `test_data/bad/fuzz/<name>`, which must fail with an error naming the file; returns its path.
+    fn assert_fuzz_input_refused(name: &str) -> std::path::PathBuf {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../test_data/bad/fuzz").join(name);
+        let e = Table::read(&path).unwrap_err().to_string();
+        assert!(e.contains(name), "{e}");
+        path
+    }
+
     #[test]
     fn fuzz_regression_negative_column_offset_is_an_error() {
         // Found by the `parquet_table` fuzz target: a footer with a negative column chunk offset made the
         // parquet crate panic while reading; the footer is now checked first.
-        let path =
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../test_data/bad/fuzz/parquet_negative_offset.parquet"));
-        let e = Table::read(path).unwrap_err().to_string();
-        assert!(e.contains("parquet_negative_offset.parquet"), "{e}");
-        assert!(Table::stream(path, &[], |_| Ok(())).is_err());
+        let path = assert_fuzz_input_refused("parquet_negative_offset.parquet");
+        assert!(Table::stream(&path, &[], |_| Ok(())).is_err());
     }
 
     #[test]
     fn fuzz_regression_corrupt_levels_are_an_error() {
         // Found by the `parquet_table` fuzz target (session 4): corrupt definition levels made the arrow crate
         // panic (`offset + len out of bounds`) while decoding a page; the panic is now caught per batch.
-        let path =
-            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../test_data/bad/fuzz/parquet_bad_levels.parquet"));
-        let e = Table::read(path).unwrap_err().to_string();
-        assert!(e.contains("parquet_bad_levels.parquet"), "{e}");
+        assert_fuzz_input_refused("parquet_bad_levels.parquet");
     }
 }
