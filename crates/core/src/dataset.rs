@@ -497,6 +497,22 @@ pub fn stream_counts(
     })
 }
 
+/// Every cell's total count: the `total_counts` column of `cells.parquet` (written by ingest as the row
+/// sums of `counts.parquet`; reading it skips a pass over the counts) when it holds one finite,
+/// non-negative value per cell, else summed from `counts.parquet` by [`count_totals`].
+pub fn cell_totals(dir: &Path, n_cells: usize) -> Result<Vec<f64>> {
+    let path = require_file(dir, CELLS_FILE)?;
+    let mut totals = Vec::with_capacity(n_cells);
+    let read = Table::stream(&path, &["total_counts"], |t| {
+        totals.extend(t.f64("total_counts")?);
+        Ok(())
+    });
+    if read.is_ok() && totals.len() == n_cells && totals.iter().all(|v| v.is_finite() && *v >= 0.0) {
+        return Ok(totals);
+    }
+    count_totals(dir, n_cells)
+}
+
 /// Every cell's total count, from a pass over the cell and count columns of `counts.parquet` only.
 pub fn count_totals(dir: &Path, n_cells: usize) -> Result<Vec<f64>> {
     let path = require_file(dir, COUNTS_FILE)?;
@@ -678,6 +694,29 @@ mod tests {
         assert_eq!(back.genes, d.genes);
         assert_eq!(back.counts, d.counts);
         assert_eq!(back.platform, "table");
+    }
+
+    #[test]
+    fn totals_come_from_cells_or_counts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        tiny().write(&dir, &Provenance::new("test", serde_json::json!({}))).unwrap();
+        assert_eq!(cell_totals(&dir, 2).unwrap(), vec![1.0, 5.0]);
+        assert_eq!(count_totals(&dir, 2).unwrap(), vec![1.0, 5.0]);
+        // Without a usable `total_counts` column (here: one row short) the counts are summed.
+        let mut d = tiny();
+        d.cells.cell_id.push("c".into());
+        d.cells.sample.push("s".into());
+        d.cells.x.push(4.0);
+        d.cells.y.push(5.0);
+        if let Column::Text(v) = &mut d.cells.extra[0].1 {
+            v.push(None);
+        }
+        d.counts = CsrCounts::from_triplets(3, 3, vec![(0, 0, 1.0), (1, 2, 5.0), (2, 1, 2.0)], true).unwrap();
+        let dir3 = tmp.path().join("ds3");
+        d.write(&dir3, &Provenance::new("test", serde_json::json!({}))).unwrap();
+        std::fs::copy(dir.join(CELLS_FILE), dir3.join(CELLS_FILE)).unwrap();
+        assert_eq!(cell_totals(&dir3, 3).unwrap(), vec![1.0, 5.0, 2.0]);
     }
 
     #[test]

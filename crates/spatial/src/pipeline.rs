@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::Log1pScaled;
-use tmescope_core::dataset::{count_totals, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE};
+use tmescope_core::dataset::{cell_totals, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{arc, batch_with_schema, write_batch, Table};
@@ -622,8 +622,8 @@ pub fn run_stats(
                 }
             }
         }
-        // Counts are streamed: totals first (the median target), then only the genes used are kept.
-        let scale = median_scale(&count_totals(dataset, cells.len())?);
+        // Counts are streamed (totals from cells.parquet, the median target), keeping only the genes used.
+        let scale = median_scale(&cell_totals(dataset, cells.len())?);
         if let Some(nv) = opts.top_variable {
             for g in top_variable_genes(dataset, &scale, genes.len(), nv)? {
                 if !idx.contains(&g) {
