@@ -9,10 +9,13 @@ use crate::{Error, Result};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, UInt32Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,9 +27,16 @@ pub const SCHEMA_VERSION_KEY: &str = "tmescope.schema_version";
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// A Parquet file being written batch by batch.
+///
+/// Rows are buffered up to [`ROW_GROUP_ROWS`]; each full row group is encoded with its columns in
+/// parallel (rayon), then appended in column order, so the bytes do not depend on the thread count.
 pub struct ParquetSink {
     path: PathBuf,
-    writer: ArrowWriter<std::fs::File>,
+    writer: SerializedFileWriter<std::fs::File>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
 }
 
 impl ParquetSink {
@@ -43,18 +53,71 @@ impl ParquetSink {
             .set_key_value_metadata(Some(kv))
             .build();
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-        let writer = ArrowWriter::try_new(file, schema, Some(props))
+        // The high-level writer sets up the file (Parquet schema, embedded Arrow schema, properties); its
+        // low-level parts then encode row groups column-parallel.
+        let (writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .and_then(|w| w.into_serialized_writer())
             .map_err(|e| Error::Internal(format!("cannot start {}: {e}", path.display())))?;
-        Ok(ParquetSink { path: path.to_path_buf(), writer })
+        Ok(ParquetSink { path: path.to_path_buf(), writer, factory, schema, pending: vec![], pending_rows: 0 })
     }
 
     /// Appends a batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch).map_err(|e| Error::Internal(format!("writing {}: {e}", self.path.display())))
+        let mut rest = batch.clone();
+        while rest.num_rows() > 0 {
+            let take = (ROW_GROUP_ROWS - self.pending_rows).min(rest.num_rows());
+            self.pending.push(rest.slice(0, take));
+            self.pending_rows += take;
+            rest = rest.slice(take, rest.num_rows() - take);
+            if self.pending_rows == ROW_GROUP_ROWS {
+                self.flush_row_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the buffered rows as one row group, one column per task.
+    fn flush_row_group(&mut self) -> Result<()> {
+        if self.pending_rows == 0 {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let err = |e: parquet::errors::ParquetError| Error::Internal(format!("writing {}: {e}", path.display()));
+        let index = self.writer.flushed_row_groups().len();
+        let writers = self.factory.create_column_writers(index).map_err(err)?;
+        let mut leaves: Vec<Vec<ArrowLeafColumn>> = (0..writers.len()).map(|_| Vec::new()).collect();
+        for b in &self.pending {
+            let mut k = 0;
+            for (field, col) in self.schema.fields().iter().zip(b.columns()) {
+                for leaf in compute_leaves(field, col).map_err(err)? {
+                    leaves[k].push(leaf);
+                    k += 1;
+                }
+            }
+        }
+        let chunks: Vec<parquet::errors::Result<ArrowColumnChunk>> = writers
+            .into_par_iter()
+            .zip(leaves)
+            .map(|(mut w, cols)| {
+                for c in &cols {
+                    w.write(c)?;
+                }
+                w.close()
+            })
+            .collect();
+        let mut row_group = self.writer.next_row_group().map_err(err)?;
+        for chunk in chunks {
+            chunk.and_then(|c| c.append_to_row_group(&mut row_group)).map_err(err)?;
+        }
+        row_group.close().map_err(err)?;
+        self.pending.clear();
+        self.pending_rows = 0;
+        Ok(())
     }
 
     /// Flushes and closes the file.
-    pub fn finish(self) -> Result<()> {
+    pub fn finish(mut self) -> Result<()> {
+        self.flush_row_group()?;
         self.writer.close().map_err(|e| Error::Internal(format!("closing {}: {e}", self.path.display())))?;
         Ok(())
     }
@@ -303,6 +366,48 @@ mod tests {
         // parquet crate panic while reading; the footer is now checked first.
         let path = assert_fuzz_input_refused("parquet_negative_offset.parquet");
         assert!(Table::stream(&path, &[], |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn sink_splits_row_groups_and_does_not_depend_on_threads() {
+        use arrow::array::{StringArray, UInt32Array};
+        use arrow::datatypes::{Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("i", DataType::UInt32, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let batch = |from: u32, n: u32| {
+            let s: StringArray = (from..from + n).map(|v| (v % 7 != 0).then(|| format!("t{}", v % 13))).collect();
+            RecordBatch::try_new(schema.clone(), vec![arc(UInt32Array::from_iter_values(from..from + n)), arc(s)])
+                .unwrap()
+        };
+        let n = ROW_GROUP_ROWS as u32;
+        let tmp = tempfile::tempdir().unwrap();
+        let prov = Provenance::new("test", serde_json::json!({}));
+        let write = |name: &str, threads: usize| {
+            let path = tmp.path().join(name);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let mut sink = ParquetSink::create(&path, schema.clone(), &prov, &[]).unwrap();
+                // Batches straddling the row-group boundary, and an empty one.
+                for (from, len) in [(0, n - 5), (n - 5, 0), (n - 5, 10), (n + 5, n + 100)] {
+                    sink.write(&batch(from, len)).unwrap();
+                }
+                sink.finish().unwrap();
+            });
+            std::fs::read(&path).unwrap()
+        };
+        let (one, two) = (write("one.parquet", 1), write("two.parquet", 2));
+        assert_eq!(one, two);
+        let builder = open_parquet(&tmp.path().join("two.parquet")).unwrap();
+        let sizes: Vec<i64> = builder.metadata().row_groups().iter().map(|rg| rg.num_rows()).collect();
+        assert_eq!(sizes, vec![n as i64, n as i64, 105]);
+        let t = Table::read(&tmp.path().join("two.parquet")).unwrap();
+        assert_eq!(t.u32("i").unwrap(), (0..2 * n + 105).collect::<Vec<_>>());
+        let s = t.column("s").unwrap().as_string::<i32>();
+        assert_eq!(s.null_count(), (0..2 * n + 105).filter(|v| v % 7 == 0).count());
+        assert_eq!(s.value(2 * n as usize + 1), format!("t{}", (2 * n + 1) % 13));
+        assert!(t.provenance().is_some());
     }
 
     #[test]
