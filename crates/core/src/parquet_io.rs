@@ -238,10 +238,27 @@ impl Table {
             .build()
             .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
         let mut reader = reader;
-        while let Some(batch) = next_batch(&mut reader, path)? {
-            f(&Table { path: path.to_path_buf(), batch, metadata: BTreeMap::new() })?;
-        }
-        Ok(())
+        // A reader thread decodes the next batch while `f` works on this one (one batch ahead, so memory
+        // stays bounded); if `f` fails, dropping the receiver stops the reader.
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(1);
+            scope.spawn(move || loop {
+                let next = next_batch(&mut reader, path);
+                let last = !matches!(next, Ok(Some(_)));
+                let sent = match next {
+                    Ok(None) => true,
+                    Ok(Some(b)) => tx.send(Ok(b)).is_ok(),
+                    Err(e) => tx.send(Err(e)).is_ok(),
+                };
+                if last || !sent {
+                    break;
+                }
+            });
+            for batch in rx {
+                f(&Table { path: path.to_path_buf(), batch: batch?, metadata: BTreeMap::new() })?;
+            }
+            Ok(())
+        })
     }
 
     /// Number of rows.
@@ -408,6 +425,22 @@ mod tests {
         assert_eq!(s.null_count(), (0..2 * n + 105).filter(|v| v % 7 == 0).count());
         assert_eq!(s.value(2 * n as usize + 1), format!("t{}", (2 * n + 1) % 13));
         assert!(t.provenance().is_some());
+        // Streaming (the next batch is decoded ahead on a reader thread): every batch in order, and an error
+        // from the callback stops the stream and is returned.
+        let mut seen = vec![];
+        Table::stream(&tmp.path().join("two.parquet"), &["i"], |b| {
+            seen.extend(b.u32("i")?);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, (0..2 * n + 105).collect::<Vec<_>>());
+        let mut calls = 0;
+        let e = Table::stream(&tmp.path().join("two.parquet"), &["i"], |_| {
+            calls += 1;
+            Err(Error::Usage("stop".into()))
+        })
+        .unwrap_err();
+        assert_eq!((calls, e.to_string().contains("stop")), (1, true));
     }
 
     #[test]

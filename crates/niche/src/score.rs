@@ -259,7 +259,7 @@ pub fn getis_ord_gi_star(graph: &NeighborGraph, y: &[f64]) -> Vec<f64> {
 
 /// Two-sided normal p-values of Gi* z-scores, BH-corrected across cells.
 pub fn hotspot_q(z: &[f64]) -> Vec<f64> {
-    let p: Vec<f64> = z.iter().map(|&z| stats::normal_two_sided_p(z)).collect();
+    let p: Vec<f64> = z.par_iter().map(|&z| stats::normal_two_sided_p(z)).collect();
     stats::bh(&p)
 }
 

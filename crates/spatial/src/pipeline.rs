@@ -318,7 +318,7 @@ pub fn top_variable_genes(dataset: &Path, scale: &[f64], n_genes: usize, n: usiz
     Ok(idx)
 }
 
-fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
+fn strings<S: AsRef<str>>(v: impl IntoIterator<Item = S>) -> ArrayRef {
     arc(StringArray::from_iter_values(v))
 }
 
@@ -397,13 +397,13 @@ pub fn run_stats(
         let counts = neighborhood_counts(&graph, &membership, nt, opts.hops);
         let frac = fractions(&counts, nt);
         let n = cells.len();
-        let rep = |v: &Vec<String>| -> ArrayRef { strings((0..n * nt).map(|k| v[k / nt].clone())) };
+        let rep = |v: &Vec<String>| -> ArrayRef { strings((0..n * nt).map(|k| v[k / nt].as_str())) };
         let batch = batch_with_schema(
             schema::neighborhoods_schema(),
             vec![
                 rep(&cells.cell_id),
                 rep(&cells.sample),
-                strings((0..n * nt).map(|k| comp_names[k % nt].clone())),
+                strings((0..n * nt).map(|k| comp_names[k % nt].as_str())),
                 arc(Float64Array::from(counts)),
                 arc(Float64Array::from(frac)),
             ],

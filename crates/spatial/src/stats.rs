@@ -1,5 +1,7 @@
 //! Small numeric helpers shared by the statistics: normal tail probabilities and Benjamini-Hochberg.
 
+use rayon::prelude::*;
+
 /// The standard normal upper tail `P(Z > z)`, via the complementary error function (W. J. Cody's
 /// rational approximations as in Numerical Recipes' `erfc`, relative error below 1.2e-7).
 pub fn normal_sf(z: f64) -> f64 {
@@ -42,7 +44,8 @@ pub fn one_sided_p(z: f64) -> f64 {
 pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     let mut idx: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
     let m = idx.len() as f64;
-    idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
+    // A total order (ties by index), so the parallel unstable sort gives one result for any thread count.
+    idx.par_sort_unstable_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
     let mut q = vec![f64::NAN; p.len()];
     let mut running = 1.0f64;
     for (rank, &i) in idx.iter().enumerate().rev() {
