@@ -641,9 +641,18 @@ pub fn run_stats(
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for ((name, rows), sg) in groups.iter().zip(&subgraphs) {
             let w = AutocorrWeights::new(sg);
-            let xs: Vec<Vec<f64>> =
-                features.iter().map(|(_, x)| rows.iter().map(|&r| x[r as usize]).collect()).collect();
-            let refs: Vec<&[f64]> = xs.iter().map(|v| v.as_slice()).collect();
+            // A sample holding every cell in order (one-sample datasets) uses the columns as they are.
+            let whole = rows.len() == cells.len() && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
+            let xs: Vec<Vec<f64>> = if whole {
+                vec![]
+            } else {
+                features.iter().map(|(_, x)| rows.iter().map(|&r| x[r as usize]).collect()).collect()
+            };
+            let refs: Vec<&[f64]> = if whole {
+                features.iter().map(|(_, x)| x.as_slice()).collect()
+            } else {
+                xs.iter().map(|v| v.as_slice()).collect()
+            };
             let both = w.test_many(&refs, opts.autocorr_perms, opts.seed, 0);
             for (si, stat) in [Statistic::Moran, Statistic::Geary].into_iter().enumerate() {
                 let res: Vec<&Autocorr> = both.iter().map(|b| &b[si]).collect();
