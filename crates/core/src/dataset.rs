@@ -528,38 +528,74 @@ pub fn count_totals(dir: &Path, n_cells: usize) -> Result<Vec<f64>> {
     Ok(totals)
 }
 
-/// Streams the counts cell by cell: `f(cell, genes, values)` with the cell's non-zero entries for every
-/// cell with entries, in increasing cell order, holding one batch at a time. The file must be sorted by
-/// `cell_index` then `gene_index` without duplicates, as the format requires (an input error otherwise).
-pub fn stream_count_rows(
+/// Complete rows of `counts.parquet` (their non-zero entries), as handed out by [`stream_count_blocks`].
+#[derive(Debug, Clone, Copy)]
+pub struct RowBlock<'a> {
+    /// Cell index of each row, increasing.
+    pub rows: &'a [u32],
+    /// Row `k`'s entries are `offsets[k]..offsets[k + 1]` of `genes` and `values`.
+    pub offsets: &'a [usize],
+    /// Gene index of each entry, increasing within a row.
+    pub genes: &'a [u32],
+    /// Value of each entry.
+    pub values: &'a [f64],
+}
+
+impl RowBlock<'_> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the block has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Row `k`: `(cell, genes, values)`.
+    pub fn row(&self, k: usize) -> (usize, &[u32], &[f64]) {
+        let (a, b) = (self.offsets[k], self.offsets[k + 1]);
+        (self.rows[k] as usize, &self.genes[a..b], &self.values[a..b])
+    }
+}
+
+/// Streams the counts in blocks of complete rows (one block per batch of the file; a row split between
+/// batches is handed out whole with the next block), in increasing cell order, for every cell with
+/// entries, holding one batch at a time; zero values are dropped. The file must be sorted by `cell_index`
+/// then `gene_index` without duplicates, as the format requires (an input error otherwise).
+pub fn stream_count_blocks(
     dir: &Path,
     n_cells: usize,
     n_genes: usize,
-    mut f: impl FnMut(usize, &[u32], &[f64]) -> Result<()>,
+    mut f: impl FnMut(RowBlock<'_>) -> Result<()>,
 ) -> Result<()> {
-    let (mut row, mut genes, mut values): (Option<u32>, Vec<u32>, Vec<f64>) = (None, vec![], vec![]);
+    // The rows seen so far; the last one is still open (it may go on in the next batch) while
+    // `offsets.len() == rows.len()`.
+    let (mut rows, mut offsets, mut genes, mut values): (Vec<u32>, Vec<usize>, Vec<u32>, Vec<f64>) =
+        (vec![], vec![0], vec![], vec![]);
+    let counts_path = dir.join(COUNTS_FILE);
     stream_counts(dir, n_cells, n_genes, |b| {
         for (k, (&r, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
-            if row != Some(r) {
-                if let Some(prev) = row {
+            let open = rows.last().copied();
+            if open != Some(r) {
+                if let Some(prev) = open {
                     if r < prev {
                         return Err(Error::input(
-                            dir.join(COUNTS_FILE),
+                            &counts_path,
                             "column `cell_index`",
                             format!(
                                 "expected rows sorted by cell_index (as ingest writes them); found {r} after {prev}"
                             ),
                         ));
                     }
-                    f(prev as usize, &genes, &values)?;
+                    offsets.push(genes.len());
                 }
-                row = Some(r);
-                genes.clear();
-                values.clear();
+                rows.push(r);
             }
-            if genes.last().is_some_and(|&last| g <= last) {
+            let row_start = offsets[rows.len() - 1];
+            if genes.len() > row_start && genes.last().is_some_and(|&last| g <= last) {
                 return Err(Error::input(
-                    dir.join(COUNTS_FILE),
+                    &counts_path,
                     "column `gene_index`",
                     format!(
                         "expected each cell's genes sorted and unique (as ingest writes them); found gene {g} after {} \
@@ -574,12 +610,41 @@ pub fn stream_count_rows(
                 values.push(v);
             }
         }
+        // Hand out the closed rows; keep the open one.
+        let closed = offsets.len() - 1;
+        if closed > 0 {
+            let end = offsets[closed];
+            f(RowBlock { rows: &rows[..closed], offsets: &offsets, genes: &genes[..end], values: &values[..end] })?;
+            rows.drain(..closed);
+            genes.drain(..end);
+            values.drain(..end);
+            offsets.clear();
+            offsets.push(0);
+        }
         Ok(())
     })?;
-    match row {
-        Some(prev) => f(prev as usize, &genes, &values),
-        None => Ok(()),
+    if rows.is_empty() {
+        return Ok(());
     }
+    offsets.push(genes.len());
+    f(RowBlock { rows: &rows, offsets: &offsets, genes: &genes, values: &values })
+}
+
+/// Streams the counts cell by cell: `f(cell, genes, values)` with the cell's non-zero entries for every
+/// cell with entries, in increasing cell order (see [`stream_count_blocks`]).
+pub fn stream_count_rows(
+    dir: &Path,
+    n_cells: usize,
+    n_genes: usize,
+    mut f: impl FnMut(usize, &[u32], &[f64]) -> Result<()>,
+) -> Result<()> {
+    stream_count_blocks(dir, n_cells, n_genes, |b| {
+        for k in 0..b.len() {
+            let (i, g, v) = b.row(k);
+            f(i, g, v)?;
+        }
+        Ok(())
+    })
 }
 
 /// Reads `counts.parquet` of a dataset folder into CSR form, checking indices against the table sizes.
@@ -717,6 +782,40 @@ mod tests {
         d.write(&dir3, &Provenance::new("test", serde_json::json!({}))).unwrap();
         std::fs::copy(dir.join(CELLS_FILE), dir3.join(CELLS_FILE)).unwrap();
         assert_eq!(cell_totals(&dir3, 3).unwrap(), vec![1.0, 5.0, 2.0]);
+    }
+
+    #[test]
+    fn row_blocks_hand_out_whole_rows_across_batches() {
+        // 1,100 cells x 1,000 genes: the file's first batch (1,048,576 entries) ends inside cell 1,048.
+        let (nc, ng) = (1100usize, 1000usize);
+        let trip: Vec<(u32, u32, f64)> =
+            (0..nc).flat_map(|c| (0..ng).map(move |g| (c as u32, g as u32, ((c * 7 + g) % 5) as f64))).collect();
+        let mut d = tiny();
+        d.cells.cell_id = (0..nc).map(|i| format!("c{i}")).collect();
+        d.cells.sample = vec!["s".into(); nc];
+        d.cells.x = (0..nc).map(|i| i as f64).collect();
+        d.cells.y = vec![0.0; nc];
+        d.cells.extra.clear();
+        d.genes = GeneTable::from_names((0..ng).map(|g| format!("G{g}")).collect());
+        d.counts = CsrCounts::from_triplets(nc, ng, trip, true).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        d.write(&dir, &Provenance::new("test", serde_json::json!({}))).unwrap();
+        let (mut blocks, mut seen) = (0, vec![]);
+        stream_count_blocks(&dir, nc, ng, |b| {
+            blocks += 1;
+            for k in 0..b.len() {
+                let (i, g, v) = b.row(k);
+                let want: Vec<u32> = (0..ng as u32).filter(|&g| (i * 7 + g as usize) % 5 != 0).collect();
+                assert_eq!(g, want.as_slice(), "cell {i}");
+                assert!(v.iter().zip(g).all(|(&v, &g)| v == ((i * 7 + g as usize) % 5) as f64));
+                seen.push(i);
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, (0..nc).collect::<Vec<_>>());
+        assert_eq!(blocks, 2);
     }
 
     #[test]

@@ -11,10 +11,13 @@ use crate::score::{self, ProgramGenes, ScoreMethod};
 use crate::states::{group_membership, CompiledRules};
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tmescope_core::dataset::{read_cells, read_counts_of, read_genes, stream_count_rows, CellTable, Column};
+use tmescope_core::dataset::{
+    read_cells, read_counts_of, read_genes, stream_count_blocks, stream_count_rows, CellTable, Column,
+};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{arc, batch_with_schema, ParquetSink, Table};
@@ -222,14 +225,20 @@ pub fn run_score(
     let mut empty = vec![0.0; np];
     scorer.score_row(&[], &[], 0.0, &mut empty);
     let mut raw: Vec<Vec<f64>> = empty.iter().map(|&e| vec![e; n]).collect();
-    let mut row = vec![0.0; np];
     let mut any_count = false;
-    stream_count_rows(dataset, n, genes.len(), |i, g, v| {
-        let total: f64 = v.iter().sum();
-        any_count |= total > 0.0;
-        scorer.score_row(g, v, score::cell_scale(total, p.target_sum), &mut row);
-        for (col, x) in raw.iter_mut().zip(&row) {
-            col[i] = *x;
+    // Each block of complete rows is scored in parallel (rows are independent), then stored in order.
+    stream_count_blocks(dataset, n, genes.len(), |b| {
+        let mut block = vec![0.0; b.len() * np];
+        block.par_chunks_mut(np.max(1)).enumerate().for_each(|(k, out)| {
+            let (_, g, v) = b.row(k);
+            scorer.score_row(g, v, score::cell_scale(v.iter().sum(), p.target_sum), out);
+        });
+        for (k, scores) in block.chunks_exact(np.max(1)).enumerate() {
+            let (i, _, v) = b.row(k);
+            any_count |= v.iter().sum::<f64>() > 0.0;
+            for (col, x) in raw.iter_mut().zip(scores) {
+                col[i] = *x;
+            }
         }
         Ok(())
     })?;
