@@ -208,11 +208,10 @@ impl Table {
             .map(|kv| kv.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
             .unwrap_or_default();
         let schema = builder.schema().clone();
-        let reader = builder
+        let mut reader = builder
             .with_batch_size(ROW_GROUP_ROWS)
             .build()
             .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
-        let mut reader = reader;
         let mut batches = Vec::new();
         while let Some(b) = next_batch(&mut reader, path)? {
             batches.push(b);
@@ -232,26 +231,21 @@ impl Table {
             }
         }
         let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
-        let reader = builder
+        let mut reader = builder
             .with_projection(mask)
             .with_batch_size(ROW_GROUP_ROWS)
             .build()
             .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
-        let mut reader = reader;
         // A reader thread decodes the next batch while `f` works on this one (one batch ahead, so memory
         // stays bounded); if `f` fails, dropping the receiver stops the reader.
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(1);
-            scope.spawn(move || loop {
-                let next = next_batch(&mut reader, path);
-                let last = !matches!(next, Ok(Some(_)));
-                let sent = match next {
-                    Ok(None) => true,
-                    Ok(Some(b)) => tx.send(Ok(b)).is_ok(),
-                    Err(e) => tx.send(Err(e)).is_ok(),
-                };
-                if last || !sent {
-                    break;
+            scope.spawn(move || {
+                while let Some(item) = next_batch(&mut reader, path).transpose() {
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        break;
+                    }
                 }
             });
             for batch in rx {

@@ -643,14 +643,11 @@ pub fn run_stats(
             let w = AutocorrWeights::new(sg);
             // A sample holding every cell in order (one-sample datasets) uses the columns as they are.
             let whole = rows.len() == cells.len() && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
-            let xs: Vec<Vec<f64>> = if whole {
-                vec![]
-            } else {
-                features.iter().map(|(_, x)| rows.iter().map(|&r| x[r as usize]).collect()).collect()
-            };
+            let xs: Vec<Vec<f64>>;
             let refs: Vec<&[f64]> = if whole {
                 features.iter().map(|(_, x)| x.as_slice()).collect()
             } else {
+                xs = features.iter().map(|(_, x)| rows.iter().map(|&r| x[r as usize]).collect()).collect();
                 xs.iter().map(|v| v.as_slice()).collect()
             };
             let both = w.test_many(&refs, opts.autocorr_perms, opts.seed, 0);
