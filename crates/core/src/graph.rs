@@ -66,6 +66,31 @@ impl NeighborGraph {
         }
     }
 
+    /// The disjoint union of `graphs`: node `i` of graph `g` becomes node `i + (nodes of graphs before g)`,
+    /// so per-sample graphs stack into one without an edge between samples. Directed if any input is.
+    pub fn stacked(graphs: &[NeighborGraph]) -> Self {
+        let n: usize = graphs.iter().map(|g| g.n).sum();
+        let mut out = NeighborGraph {
+            n,
+            indptr: Vec::with_capacity(n + 1),
+            neighbors: Vec::with_capacity(graphs.iter().map(NeighborGraph::n_edges).sum()),
+            distances: Vec::new(),
+            weights: Vec::new(),
+            directed: graphs.iter().any(|g| g.directed),
+        };
+        out.indptr.push(0);
+        let mut offset = 0u32;
+        for g in graphs {
+            let base = out.neighbors.len() as u64;
+            out.indptr.extend(g.indptr[1..].iter().map(|p| p + base));
+            out.neighbors.extend(g.neighbors.iter().map(|j| j + offset));
+            out.distances.extend_from_slice(&g.distances);
+            out.weights.extend_from_slice(&g.weights);
+            offset += g.n as u32;
+        }
+        out
+    }
+
     /// Number of stored edges.
     pub fn n_edges(&self) -> usize {
         self.neighbors.len()
@@ -146,6 +171,21 @@ impl NeighborGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stacked_graphs_offset_nodes_without_crossing() {
+        let a = NeighborGraph::from_edges(2, vec![(0, 1, 1.0, 1.0), (1, 0, 1.0, 1.0)], false);
+        let b = NeighborGraph::from_edges(3, vec![(0, 2, 2.0, 0.5), (2, 1, 3.0, 1.0)], true);
+        let s = NeighborGraph::stacked(&[a, b]);
+        assert_eq!(s.n, 5);
+        assert!(s.directed);
+        assert_eq!(s.neighbors_of(0), &[1]);
+        assert_eq!(s.neighbors_of(2), &[4]);
+        assert_eq!(s.neighbors_of(3), &[] as &[u32]);
+        assert_eq!(s.neighbors_of(4), &[3]);
+        assert_eq!(s.distances, vec![1.0, 1.0, 2.0, 3.0]);
+        assert_eq!(s.weights, vec![1.0, 1.0, 0.5, 1.0]);
+    }
 
     #[test]
     fn graph_round_trip() {

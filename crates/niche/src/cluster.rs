@@ -18,6 +18,7 @@ use crate::stats::adjusted_rand_index;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use tmescope_core::graph::NeighborGraph;
 
 const CHUNK: usize = 8_192;
 
@@ -339,6 +340,114 @@ pub fn choose_k(points: Points, k_min: usize, k_max: usize, n_seeds: usize, seed
     KChoice { k, stability }
 }
 
+/// Means of the points of each cluster, row-major `k x d` (an empty cluster keeps a zero row).
+pub fn cluster_means(points: Points, labels: &[u32], k: usize) -> Vec<f64> {
+    let d = points.d;
+    let mut sum = vec![0.0; k * d];
+    let mut count = vec![0usize; k];
+    for (i, &l) in labels.iter().enumerate() {
+        let l = l as usize;
+        count[l] += 1;
+        for (s, v) in sum[l * d..(l + 1) * d].iter_mut().zip(points.row(i)) {
+            *s += v;
+        }
+    }
+    for (row, &c) in sum.chunks_exact_mut(d.max(1)).zip(&count) {
+        if c > 0 {
+            row.iter_mut().for_each(|v| *v /= c as f64);
+        }
+    }
+    sum
+}
+
+/// Spatially regularised labels: a hidden Markov random field with a Potts prior on the neighbour graph,
+/// solved by iterated conditional modes (Besag 1986; the HMRF of Zhu et al., Nat Biotechnol 2018, and
+/// BayesSpace, Zhao et al., Nat Biotechnol 2021). Each round gives every cell the cluster `k` minimising
+///
+/// `||x_i - mu_k||^2 / s2 + beta * (1 - w_ik / w_i)`
+///
+/// where `mu_k` are the cluster means, `s2` the mean squared distance of the cells to their own cluster's
+/// mean at the start, `w_i` the number of other cells within `hops` steps of the cell on `graph` and
+/// `w_ik` how many of them are labelled `k`: with `hops = 1` the neighbours vote, with more steps a wider
+/// neighbourhood does. Cells without neighbours keep the data term only. All cells are
+/// updated at once from the previous round's labels (so the result does not depend on the thread count),
+/// the means are recomputed, and rounds stop when no label changes or after `rounds`. `beta = 0` returns
+/// `labels` unchanged.
+pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborGraph, smooth: &Smoothing) -> Vec<u32> {
+    let mut labels = labels.to_vec();
+    if smooth.beta <= 0.0 || k < 2 || labels.is_empty() {
+        return labels;
+    }
+    let (n, d) = (labels.len(), points.d);
+    let mut mu = cluster_means(points, &labels, k);
+    let s2 = labels
+        .par_iter()
+        .enumerate()
+        .map(|(i, &l)| sq_dist(points.row(i), &mu[l as usize * d..(l as usize + 1) * d]))
+        .sum::<f64>()
+        / n as f64;
+    let s2 = if s2 > 0.0 { s2 } else { 1.0 };
+    for _ in 0..smooth.rounds {
+        let next: Vec<u32> = (0..n)
+            .into_par_iter()
+            .map_init(
+                || (vec![usize::MAX; n], Vec::new(), Vec::new()),
+                |(seen, ball, frontier), i| {
+                    // The cells within `hops` graph steps of cell i (breadth-first; `seen` marks by cell).
+                    ball.clear();
+                    frontier.clear();
+                    frontier.push(i as u32);
+                    seen[i] = i;
+                    for _ in 0..smooth.hops.max(1) {
+                        let start = ball.len();
+                        for f in std::mem::take(frontier) {
+                            for &j in graph.neighbors_of(f as usize) {
+                                if seen[j as usize] != i {
+                                    seen[j as usize] = i;
+                                    ball.push(j);
+                                }
+                            }
+                        }
+                        frontier.extend_from_slice(&ball[start..]);
+                    }
+                    let mut votes = vec![0usize; k];
+                    for &j in ball.iter() {
+                        votes[labels[j as usize] as usize] += 1;
+                    }
+                    let total = ball.len().max(1) as f64;
+                    let x = points.row(i);
+                    let mut best = (labels[i], f64::INFINITY);
+                    for (c, &m) in votes.iter().enumerate() {
+                        let e = sq_dist(x, &mu[c * d..(c + 1) * d]) / s2 + smooth.beta * (1.0 - m as f64 / total);
+                        if e < best.1 {
+                            best = (c as u32, e);
+                        }
+                    }
+                    best.0
+                },
+            )
+            .collect();
+        let changed = next.iter().zip(&labels).any(|(a, b)| a != b);
+        labels = next;
+        if !changed {
+            break;
+        }
+        mu = cluster_means(points, &labels, k);
+    }
+    labels
+}
+
+/// Settings of [`smooth_labels`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Smoothing {
+    /// Strength of the Potts prior (0: no smoothing).
+    pub beta: f64,
+    /// Graph steps that define the voting neighbourhood (1: the neighbours).
+    pub hops: usize,
+    /// Maximum rounds.
+    pub rounds: usize,
+}
+
 /// Indices of an evenly spread, seeded subsample of at most `max` of `n` items (all when `n <= max`), sorted.
 pub fn subsample(n: usize, max: usize, seed: u64) -> Vec<usize> {
     if n <= max {
@@ -380,6 +489,58 @@ mod tests {
         let g = gmm(p, 3, 42, 2, 100);
         assert!(adjusted_rand_index(&g.predict(p), &truth) > 0.99);
         assert_eq!(kmeans(p, 3, 42, 4, 100), km, "seeded");
+    }
+
+    #[test]
+    fn smoothing_relabels_isolated_cells_and_keeps_the_border() {
+        // A 20 x 20 grid, left half one niche (feature 0), right half another (feature 1); a few cells of
+        // the left half look like the right (0.6) and are labelled so by their nearest mean.
+        let side = 20;
+        let idx = |r: usize, c: usize| (r * side + c) as u32;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut x = vec![];
+        let mut truth = vec![];
+        for r in 0..side {
+            for c in 0..side {
+                let left = c < side / 2;
+                let odd = c + 1 < side / 2 && (r * 7 + c * 3) % 11 == 0;
+                let noise = 0.5 * (rng.random::<f64>() - 0.5);
+                x.push(if odd {
+                    0.7
+                } else if left {
+                    noise
+                } else {
+                    1.0 + noise
+                });
+                truth.push(u32::from(!left));
+            }
+        }
+        let mut edges = vec![];
+        for r in 0..side {
+            for c in 0..side {
+                for (dr, dc) in [(0i64, 1i64), (1, 0), (0, -1), (-1, 0)] {
+                    let (rr, cc) = (r as i64 + dr, c as i64 + dc);
+                    if (0..side as i64).contains(&rr) && (0..side as i64).contains(&cc) {
+                        edges.push((idx(r, c), idx(rr as usize, cc as usize), 1.0, 1.0));
+                    }
+                }
+            }
+        }
+        let g = NeighborGraph::from_edges(side * side, edges, false);
+        let p = Points { x: &x, d: 1 };
+        let noisy = assign(p, &[0.0, 1.0]);
+        let wrong = noisy.iter().zip(&truth).filter(|(a, b)| a != b).count();
+        assert!(wrong >= 10, "the test needs mislabelled cells, found {wrong}");
+        let off = Smoothing { beta: 0.0, hops: 1, rounds: 10 };
+        assert_eq!(smooth_labels(p, &noisy, 2, &g, &off), noisy);
+        for hops in [1, 3] {
+            let s = Smoothing { beta: 30.0, hops, rounds: 10 };
+            let smoothed = smooth_labels(p, &noisy, 2, &g, &s);
+            assert_eq!(smoothed, truth, "hops {hops}");
+        }
+        // A strong prior on an unstructured feature does not erase the straight border either.
+        let s = Smoothing { beta: 30.0, hops: 3, rounds: 50 };
+        assert_eq!(smooth_labels(p, &truth, 2, &g, &s), truth);
     }
 
     #[test]

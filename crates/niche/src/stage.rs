@@ -392,6 +392,8 @@ pub struct NicheParams {
     pub with_distances: bool,
     /// Weight of the distance block.
     pub distance_weight: f64,
+    /// Spatial smoothing of the niche labels (hidden Markov random field; `beta = 0`: none).
+    pub smooth: cluster::Smoothing,
     /// Rules file.
     pub rules: Option<PathBuf>,
     /// FDR level of resistance hotspots.
@@ -421,6 +423,7 @@ impl Default for NicheParams {
             standardize: false,
             with_distances: false,
             distance_weight: 0.5,
+            smooth: cluster::Smoothing { beta: 0.0, hops: 1, rounds: 10 },
             rules: None,
             alpha: 0.05,
             min_size: 10,
@@ -851,6 +854,13 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     if p.joint || data.len() == 1 {
         let pooled: Vec<f64> = feats_all.iter().flatten().copied().collect();
         let (labels, k, curve) = fit(&pooled, p.seed);
+        let labels = if p.smooth.beta > 0.0 {
+            let graphs: Vec<NeighborGraph> = data.iter().map(|sd| symmetrised(&sd.graph)).collect();
+            let g = NeighborGraph::stacked(&graphs);
+            cluster::smooth_labels(Points { x: &pooled, d }, &labels, k, &g, &p.smooth)
+        } else {
+            labels
+        };
         summary.k.push((k, curve));
         let mut start = 0;
         for sd in &data {
@@ -861,6 +871,11 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     } else {
         for (s, f) in feats_all.iter().enumerate() {
             let (labels, k, curve) = fit(f, score::item_seed(p.seed, s as u64));
+            let labels = if p.smooth.beta > 0.0 {
+                cluster::smooth_labels(Points { x: f, d }, &labels, k, &symmetrised(&data[s].graph), &p.smooth)
+            } else {
+                labels
+            };
             summary.k.push((k, curve));
             niche_labels.push(labels);
             n_niches.push(k);

@@ -282,6 +282,16 @@ fn distance_and_standardised_features_recover_the_quadrants() {
     eprintln!("distances + standardised composition + scores: ARI = {a:.3}");
     assert!(a >= 0.7, "ARI {a}");
     assert_ne!(plain, with, "the extra features change the clustering input");
+    // Spatial smoothing of the labels (Potts prior) keeps or improves the recovery of the quadrants.
+    let smooth = ["--with-distances", "--standardize", "--with-scores", "--smooth", "2.5", "--smooth-hops", "4"];
+    let smoothed = run(&smooth, &tmp.path().join("smoothed"));
+    let b = ari(&smoothed, &truth);
+    eprintln!("same + --smooth 2.5 --smooth-hops 4: ARI = {b:.3}");
+    assert!(b >= a, "smoothing lowered the ARI: {a} -> {b}");
+    let out = tmp.path().join("bad_smooth");
+    let bad = ["niches".as_ref(), ds.as_os_str(), "--graph".as_ref(), g.as_os_str(), "--smooth=-1".as_ref()];
+    fails_with(bad.into_iter().chain(["-o".as_ref(), out.as_os_str()]), &["--smooth expects a number >= 0"]);
+    assert!(!out.exists());
 }
 
 #[test]
