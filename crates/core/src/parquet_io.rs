@@ -135,6 +135,31 @@ pub fn write_batch(
     sink.finish()
 }
 
+/// A Utf8 column holding each of `values` `times` times in a row (`a a b b ...`), built with exact-size
+/// buffers (long-form tables repeat each cell id once per category).
+pub fn repeated_strings<S: AsRef<str>>(values: &[S], times: usize) -> ArrayRef {
+    let bytes = values.iter().map(|v| v.as_ref().len()).sum::<usize>() * times;
+    let mut b = arrow::array::StringBuilder::with_capacity(values.len() * times, bytes);
+    for v in values {
+        for _ in 0..times {
+            b.append_value(v.as_ref());
+        }
+    }
+    arc(b.finish())
+}
+
+/// A Utf8 column cycling through `values` `cycles` times (`a b a b ...`), built with exact-size buffers.
+pub fn cycled_strings<S: AsRef<str>>(values: &[S], cycles: usize) -> ArrayRef {
+    let bytes = values.iter().map(|v| v.as_ref().len()).sum::<usize>() * cycles;
+    let mut b = arrow::array::StringBuilder::with_capacity(values.len() * cycles, bytes);
+    for _ in 0..cycles {
+        for v in values {
+            b.append_value(v.as_ref());
+        }
+    }
+    arc(b.finish())
+}
+
 /// Builds a record batch from named columns (the schema is taken from the arrays, all nullable unless
 /// the schema is given by [`batch_with_schema`]).
 pub fn batch_with_schema(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch> {

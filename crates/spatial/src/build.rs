@@ -357,8 +357,11 @@ pub fn label_regions(g: &NeighborGraph, mask: &[bool]) -> Vec<Option<u32>> {
 }
 
 /// Extracts the subgraph of the cells `rows` (renumbered 0..rows.len() in that order); edges leaving the
-/// set are dropped.
-pub fn subgraph(g: &NeighborGraph, rows: &[u32]) -> NeighborGraph {
+/// set are dropped. When `rows` is every cell in order (one sample), the graph itself is returned.
+pub fn subgraph<'a>(g: &'a NeighborGraph, rows: &[u32]) -> std::borrow::Cow<'a, NeighborGraph> {
+    if rows.len() == g.n && rows.iter().enumerate().all(|(k, &r)| r as usize == k) {
+        return std::borrow::Cow::Borrowed(g);
+    }
     let mut local = vec![u32::MAX; g.n];
     for (k, &r) in rows.iter().enumerate() {
         local[r as usize] = k as u32;
@@ -374,7 +377,7 @@ pub fn subgraph(g: &NeighborGraph, rows: &[u32]) -> NeighborGraph {
             }
         }
     }
-    NeighborGraph::from_edges(rows.len(), edges, g.directed)
+    std::borrow::Cow::Owned(NeighborGraph::from_edges(rows.len(), edges, g.directed))
 }
 
 #[cfg(test)]
@@ -520,6 +523,7 @@ mod tests {
         let sg = subgraph(&g, &[2, 0]);
         assert_eq!(sg.neighbors_of(0), &[1]);
         assert_eq!(sg.neighbors_of(1), &[0]);
+        assert!(matches!(subgraph(&g, &[0, 1, 2, 3]), std::borrow::Cow::Borrowed(_)), "all cells: no copy");
     }
 
     #[test]

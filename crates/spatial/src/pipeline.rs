@@ -20,7 +20,9 @@ use tmescope_core::counts::Log1pScaled;
 use tmescope_core::dataset::{cell_totals, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
-use tmescope_core::parquet_io::{arc, batch_with_schema, write_batch, Table};
+use tmescope_core::parquet_io::{
+    arc, batch_with_schema, cycled_strings, repeated_strings, write_batch, ParquetSink, Table,
+};
 use tmescope_core::provenance::Provenance;
 use tmescope_core::schema::spatial as schema;
 use tmescope_core::{Error, Result};
@@ -322,6 +324,9 @@ fn strings<S: AsRef<str>>(v: impl IntoIterator<Item = S>) -> ArrayRef {
     arc(StringArray::from_iter_values(v))
 }
 
+/// Cells per batch of `neighborhoods.parquet` (a multiple of 1024 rows for any number of types).
+const NEIGHBORHOOD_CHUNK: usize = 1 << 16;
+
 fn kv_types(names: &[String]) -> Vec<(String, String)> {
     vec![(CELL_TYPES_KEY.to_string(), serde_json::to_string(names).unwrap_or_default())]
 }
@@ -348,7 +353,8 @@ pub fn run_stats(
         graph.n
     ));
     let groups = sample_groups(&cells.sample);
-    let subgraphs: Vec<NeighborGraph> = groups.iter().map(|(_, rows)| subgraph(&graph, rows)).collect();
+    let subgraphs: Vec<std::borrow::Cow<NeighborGraph>> =
+        groups.iter().map(|(_, rows)| subgraph(&graph, rows)).collect();
     let n_cross = graph.n_edges() - subgraphs.iter().map(|g| g.n_edges()).sum::<usize>();
     if n_cross > 0 {
         return Err(Error::file(
@@ -397,18 +403,27 @@ pub fn run_stats(
         let counts = neighborhood_counts(&graph, &membership, nt, opts.hops);
         let frac = fractions(&counts, nt);
         let n = cells.len();
-        let rep = |v: &Vec<String>| -> ArrayRef { strings((0..n * nt).map(|k| v[k / nt].as_str())) };
-        let batch = batch_with_schema(
+        // Long form, written in chunks of cells: memory and string offsets stay bounded at any size.
+        let mut sink = ParquetSink::create(
+            &out.path(files::NEIGHBORHOODS),
             schema::neighborhoods_schema(),
-            vec![
-                rep(&cells.cell_id),
-                rep(&cells.sample),
-                strings((0..n * nt).map(|k| comp_names[k % nt].as_str())),
-                arc(Float64Array::from(counts)),
-                arc(Float64Array::from(frac)),
-            ],
+            prov,
+            &kv_types(&comp_names),
         )?;
-        write_batch(&out.path(files::NEIGHBORHOODS), &batch, prov, &kv_types(&comp_names))?;
+        for a in (0..n).step_by(NEIGHBORHOOD_CHUNK) {
+            let b = (a + NEIGHBORHOOD_CHUNK).min(n);
+            sink.write(&batch_with_schema(
+                schema::neighborhoods_schema(),
+                vec![
+                    repeated_strings(&cells.cell_id[a..b], nt),
+                    repeated_strings(&cells.sample[a..b], nt),
+                    cycled_strings(&comp_names, b - a),
+                    arc(Float64Array::from(counts[a * nt..b * nt].to_vec())),
+                    arc(Float64Array::from(frac[a * nt..b * nt].to_vec())),
+                ],
+            )?)?;
+        }
+        sink.finish()?;
         summary.files.push(files::NEIGHBORHOODS.into());
 
         // Enrichment and interaction, per sample.
