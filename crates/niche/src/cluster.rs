@@ -387,45 +387,27 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
         .sum::<f64>()
         / n as f64;
     let s2 = if s2 > 0.0 { s2 } else { 1.0 };
+    let (ball_ptr, ball) = balls(graph, n, smooth.hops.max(1));
     for _ in 0..smooth.rounds {
         let next: Vec<u32> = (0..n)
             .into_par_iter()
-            .map_init(
-                || (vec![usize::MAX; n], Vec::new(), Vec::new()),
-                |(seen, ball, frontier), i| {
-                    // The cells within `hops` graph steps of cell i (breadth-first; `seen` marks by cell).
-                    ball.clear();
-                    frontier.clear();
-                    frontier.push(i as u32);
-                    seen[i] = i;
-                    for _ in 0..smooth.hops.max(1) {
-                        let start = ball.len();
-                        for f in std::mem::take(frontier) {
-                            for &j in graph.neighbors_of(f as usize) {
-                                if seen[j as usize] != i {
-                                    seen[j as usize] = i;
-                                    ball.push(j);
-                                }
-                            }
-                        }
-                        frontier.extend_from_slice(&ball[start..]);
+            .map(|i| {
+                let members = &ball[ball_ptr[i]..ball_ptr[i + 1]];
+                let mut votes = vec![0usize; k];
+                for &j in members {
+                    votes[labels[j as usize] as usize] += 1;
+                }
+                let total = members.len().max(1) as f64;
+                let x = points.row(i);
+                let mut best = (labels[i], f64::INFINITY);
+                for (c, &m) in votes.iter().enumerate() {
+                    let e = sq_dist(x, &mu[c * d..(c + 1) * d]) / s2 + smooth.beta * (1.0 - m as f64 / total);
+                    if e < best.1 {
+                        best = (c as u32, e);
                     }
-                    let mut votes = vec![0usize; k];
-                    for &j in ball.iter() {
-                        votes[labels[j as usize] as usize] += 1;
-                    }
-                    let total = ball.len().max(1) as f64;
-                    let x = points.row(i);
-                    let mut best = (labels[i], f64::INFINITY);
-                    for (c, &m) in votes.iter().enumerate() {
-                        let e = sq_dist(x, &mu[c * d..(c + 1) * d]) / s2 + smooth.beta * (1.0 - m as f64 / total);
-                        if e < best.1 {
-                            best = (c as u32, e);
-                        }
-                    }
-                    best.0
-                },
-            )
+                }
+                best.0
+            })
             .collect();
         let changed = next.iter().zip(&labels).any(|(a, b)| a != b);
         labels = next;
@@ -435,6 +417,50 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
         mu = cluster_means(points, &labels, k);
     }
     labels
+}
+
+/// The cells within `hops` steps of each of the `n` cells of `graph` (breadth-first, the cell itself left
+/// out), as row pointers and members. Built in parallel over blocks of cells, each block marking the cells
+/// it has reached in its own array.
+fn balls(graph: &NeighborGraph, n: usize, hops: usize) -> (Vec<usize>, Vec<u32>) {
+    const BLOCK: usize = 1 << 14;
+    let blocks: Vec<(Vec<usize>, Vec<u32>)> = (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let mut seen = vec![usize::MAX; n];
+            let (mut len, mut members, mut frontier) = (Vec::new(), Vec::new(), Vec::new());
+            for i in b * BLOCK..((b + 1) * BLOCK).min(n) {
+                let first = members.len();
+                frontier.clear();
+                frontier.push(i as u32);
+                seen[i] = i;
+                for _ in 0..hops {
+                    let start = members.len();
+                    for f in std::mem::take(&mut frontier) {
+                        for &j in graph.neighbors_of(f as usize) {
+                            if seen[j as usize] != i {
+                                seen[j as usize] = i;
+                                members.push(j);
+                            }
+                        }
+                    }
+                    frontier.extend_from_slice(&members[start..]);
+                }
+                len.push(members.len() - first);
+            }
+            (len, members)
+        })
+        .collect();
+    let mut ptr = Vec::with_capacity(n + 1);
+    ptr.push(0);
+    let mut all = Vec::with_capacity(blocks.iter().map(|b| b.1.len()).sum());
+    for (len, members) in blocks {
+        for l in len {
+            ptr.push(ptr.last().copied().unwrap_or(0) + l);
+        }
+        all.extend_from_slice(&members);
+    }
+    (ptr, all)
 }
 
 /// Settings of [`smooth_labels`].
