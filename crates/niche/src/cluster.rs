@@ -144,14 +144,20 @@ fn kmeans_once(points: Points, k: usize, seed: u64, max_iter: usize) -> KMeans {
     KMeans { centroids, labels, inertia }
 }
 
-/// Renumbers clusters by decreasing size (ties by old id); returns the new centroids order.
-fn canonical_order(labels: &[u32], k: usize) -> Vec<usize> {
+/// Renumbers `labels` (`< k`) by decreasing cluster size (ties by old id); returns the old id of each new
+/// one (`order[new] = old`).
+fn renumber_by_size(labels: &mut [u32], k: usize) -> Vec<usize> {
     let mut size = vec![0usize; k];
-    for &l in labels {
+    for &l in labels.iter() {
         size[l as usize] += 1;
     }
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&a, &b| size[b].cmp(&size[a]).then(a.cmp(&b)));
+    let mut inv = vec![0u32; k];
+    for (new, &old) in order.iter().enumerate() {
+        inv[old] = new as u32;
+    }
+    labels.iter_mut().for_each(|l| *l = inv[*l as usize]);
     order
 }
 
@@ -163,16 +169,9 @@ pub fn kmeans(points: Points, k: usize, seed: u64, restarts: usize, max_iter: us
         .map(|r| kmeans_once(points, k, item_seed(seed, r), max_iter))
         .collect();
     let mut best = runs.into_iter().reduce(|a, b| if b.inertia < a.inertia { b } else { a }).expect("at least one run");
-    let order = canonical_order(&best.labels, k);
+    let order = renumber_by_size(&mut best.labels, k);
     let d = points.d;
-    let mut inv = vec![0u32; k];
-    let mut c = Vec::with_capacity(k * d);
-    for (new, &old) in order.iter().enumerate() {
-        inv[old] = new as u32;
-        c.extend_from_slice(&best.centroids[old * d..(old + 1) * d]);
-    }
-    best.labels.iter_mut().for_each(|l| *l = inv[*l as usize]);
-    best.centroids = c;
+    best.centroids = order.iter().flat_map(|&old| best.centroids[old * d..(old + 1) * d].iter().copied()).collect();
     best
 }
 
@@ -371,8 +370,8 @@ pub fn cluster_means(points: Points, labels: &[u32], k: usize) -> Vec<f64> {
 /// `w_ik` how many of them are labelled `k`: with `hops = 1` the neighbours vote, with more steps a wider
 /// neighbourhood does. Cells without neighbours keep the data term only. All cells are
 /// updated at once from the previous round's labels (so the result does not depend on the thread count),
-/// the means are recomputed, and rounds stop when no label changes or after `rounds`. `beta = 0` returns
-/// `labels` unchanged.
+/// the means are recomputed, and rounds stop when no label changes or after `rounds`; the clusters are then
+/// renumbered by decreasing size. `beta = 0` returns `labels` unchanged.
 pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborGraph, smooth: &Smoothing) -> Vec<u32> {
     let mut labels = labels.to_vec();
     if smooth.beta <= 0.0 || k < 2 || labels.is_empty() {
@@ -416,6 +415,7 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
         }
         mu = cluster_means(points, &labels, k);
     }
+    renumber_by_size(&mut labels, k);
     labels
 }
 
@@ -564,6 +564,11 @@ mod tests {
             let smoothed = smooth_labels(p, &noisy, 2, &g, &s);
             assert_eq!(smoothed, truth, "hops {hops}");
         }
+        // The result is renumbered by size: niche 0 is the largest.
+        let lone = NeighborGraph::from_edges(4, vec![], false);
+        let s = Smoothing { beta: 1.0, hops: 1, rounds: 10 };
+        let q = Points { x: &[0.0, 1.0, 1.0, 1.0], d: 1 };
+        assert_eq!(smooth_labels(q, &[0, 1, 1, 1], 2, &lone, &s), vec![1, 0, 0, 0]);
         // A strong prior on an unstructured feature does not erase the straight border either.
         let s = Smoothing { beta: 30.0, hops: 3, rounds: 50 };
         assert_eq!(smooth_labels(p, &truth, 2, &g, &s), truth);
