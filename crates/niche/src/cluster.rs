@@ -112,34 +112,7 @@ fn kmeans_once(points: Points, k: usize, seed: u64, max_iter: usize) -> KMeans {
         if !changed {
             break;
         }
-        let partial: Vec<(Vec<f64>, Vec<u64>)> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
-                let mut s = vec![0.0; k * d];
-                let mut m = vec![0u64; k];
-                for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
-                    let l = labels[i] as usize;
-                    m[l] += 1;
-                    for (a, b) in s[l * d..(l + 1) * d].iter_mut().zip(points.row(i)) {
-                        *a += b;
-                    }
-                }
-                (s, m)
-            })
-            .collect();
-        let mut s = vec![0.0; k * d];
-        let mut m = vec![0u64; k];
-        for (ps, pm) in partial {
-            s.iter_mut().zip(ps).for_each(|(a, b)| *a += b);
-            m.iter_mut().zip(pm).for_each(|(a, b)| *a += b);
-        }
-        for j in 0..k {
-            if m[j] > 0 {
-                for t in 0..d {
-                    centroids[j * d + t] = s[j * d + t] / m[j] as f64;
-                }
-            }
-        }
+        update_means(points, &labels, k, &mut centroids);
     }
     KMeans { centroids, labels, inertia }
 }
@@ -339,24 +312,39 @@ pub fn choose_k(points: Points, k_min: usize, k_max: usize, n_seeds: usize, seed
     KChoice { k, stability }
 }
 
-/// Means of the points of each cluster, row-major `k x d` (an empty cluster keeps a zero row).
-pub fn cluster_means(points: Points, labels: &[u32], k: usize) -> Vec<f64> {
-    let d = points.d;
-    let mut sum = vec![0.0; k * d];
-    let mut count = vec![0usize; k];
-    for (i, &l) in labels.iter().enumerate() {
-        let l = l as usize;
-        count[l] += 1;
-        for (s, v) in sum[l * d..(l + 1) * d].iter_mut().zip(points.row(i)) {
-            *s += v;
+/// Sets `means` (row-major `k x d`) to the mean of the points of each cluster; an empty cluster keeps its
+/// row. Partial sums are taken over fixed chunks of points in parallel and added in chunk order, so the
+/// result does not depend on the number of threads.
+fn update_means(points: Points, labels: &[u32], k: usize, means: &mut [f64]) {
+    let (n, d) = (labels.len(), points.d);
+    let partial: Vec<(Vec<f64>, Vec<u64>)> = (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let mut s = vec![0.0; k * d];
+            let mut m = vec![0u64; k];
+            for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                let l = labels[i] as usize;
+                m[l] += 1;
+                for (a, b) in s[l * d..(l + 1) * d].iter_mut().zip(points.row(i)) {
+                    *a += b;
+                }
+            }
+            (s, m)
+        })
+        .collect();
+    let mut s = vec![0.0; k * d];
+    let mut m = vec![0u64; k];
+    for (ps, pm) in partial {
+        s.iter_mut().zip(ps).for_each(|(a, b)| *a += b);
+        m.iter_mut().zip(pm).for_each(|(a, b)| *a += b);
+    }
+    for j in 0..k {
+        if m[j] > 0 {
+            for t in 0..d {
+                means[j * d + t] = s[j * d + t] / m[j] as f64;
+            }
         }
     }
-    for (row, &c) in sum.chunks_exact_mut(d.max(1)).zip(&count) {
-        if c > 0 {
-            row.iter_mut().for_each(|v| *v /= c as f64);
-        }
-    }
-    sum
 }
 
 /// Spatially regularised labels: a hidden Markov random field with a Potts prior on the neighbour graph,
@@ -378,7 +366,8 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
         return labels;
     }
     let (n, d) = (labels.len(), points.d);
-    let mut mu = cluster_means(points, &labels, k);
+    let mut mu = vec![0.0; k * d];
+    update_means(points, &labels, k, &mut mu);
     let s2 = labels
         .par_iter()
         .enumerate()
@@ -413,7 +402,7 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
         if !changed {
             break;
         }
-        mu = cluster_means(points, &labels, k);
+        update_means(points, &labels, k, &mut mu);
     }
     renumber_by_size(&mut labels, k);
     labels

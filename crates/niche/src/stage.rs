@@ -849,18 +849,20 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
         };
         (labels, k, curve)
     };
+    // Spatial smoothing of the labels of `samples` (features `x`, their rows in order) on their graphs.
+    let smooth = |x: &[f64], labels: Vec<u32>, k: usize, samples: &[SampleData]| -> Vec<u32> {
+        if p.smooth.beta <= 0.0 {
+            return labels;
+        }
+        let graphs: Vec<NeighborGraph> = samples.iter().map(|sd| symmetrised(&sd.graph)).collect();
+        cluster::smooth_labels(Points { x, d }, &labels, k, &NeighborGraph::stacked(&graphs), &p.smooth)
+    };
     let mut niche_labels: Vec<Vec<u32>> = Vec::new();
     let mut n_niches: Vec<usize> = Vec::new();
     if p.joint || data.len() == 1 {
         let pooled: Vec<f64> = feats_all.iter().flatten().copied().collect();
         let (labels, k, curve) = fit(&pooled, p.seed);
-        let labels = if p.smooth.beta > 0.0 {
-            let graphs: Vec<NeighborGraph> = data.iter().map(|sd| symmetrised(&sd.graph)).collect();
-            let g = NeighborGraph::stacked(&graphs);
-            cluster::smooth_labels(Points { x: &pooled, d }, &labels, k, &g, &p.smooth)
-        } else {
-            labels
-        };
+        let labels = smooth(&pooled, labels, k, &data);
         summary.k.push((k, curve));
         let mut start = 0;
         for sd in &data {
@@ -871,11 +873,7 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     } else {
         for (s, f) in feats_all.iter().enumerate() {
             let (labels, k, curve) = fit(f, score::item_seed(p.seed, s as u64));
-            let labels = if p.smooth.beta > 0.0 {
-                cluster::smooth_labels(Points { x: f, d }, &labels, k, &symmetrised(&data[s].graph), &p.smooth)
-            } else {
-                labels
-            };
+            let labels = smooth(f, labels, k, std::slice::from_ref(&data[s]));
             summary.k.push((k, curve));
             niche_labels.push(labels);
             n_niches.push(k);

@@ -356,10 +356,15 @@ pub fn label_regions(g: &NeighborGraph, mask: &[bool]) -> Vec<Option<u32>> {
         .collect()
 }
 
+/// Whether `rows` is `0..n` in order (a sample holding every cell of a one-sample dataset).
+pub fn is_every_row(rows: &[u32], n: usize) -> bool {
+    rows.len() == n && rows.iter().enumerate().all(|(k, &r)| r as usize == k)
+}
+
 /// Extracts the subgraph of the cells `rows` (renumbered 0..rows.len() in that order); edges leaving the
 /// set are dropped. When `rows` is every cell in order (one sample), the graph itself is returned.
 pub fn subgraph<'a>(g: &'a NeighborGraph, rows: &[u32]) -> std::borrow::Cow<'a, NeighborGraph> {
-    if rows.len() == g.n && rows.iter().enumerate().all(|(k, &r)| r as usize == k) {
+    if is_every_row(rows, g.n) {
         return std::borrow::Cow::Borrowed(g);
     }
     let mut local = vec![u32::MAX; g.n];

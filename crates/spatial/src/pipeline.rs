@@ -4,7 +4,7 @@
 //! is computed per sample (labels are shuffled, values standardised and areas measured within a sample).
 
 use crate::autocorr::{Autocorr, AutocorrWeights, Statistic};
-use crate::build::{build_graph, connected_components, sample_groups, subgraph, GraphKind};
+use crate::build::{build_graph, connected_components, is_every_row, sample_groups, subgraph, GraphKind};
 use crate::composition::{fractions, label_membership, neighborhood_counts};
 use crate::cooccurrence::{co_occurrence, even_radii};
 use crate::enrichment::{nhood_enrichment, row_normalise};
@@ -657,7 +657,7 @@ pub fn run_stats(
         for ((name, rows), sg) in groups.iter().zip(&subgraphs) {
             let w = AutocorrWeights::new(sg);
             // A sample holding every cell in order (one-sample datasets) uses the columns as they are.
-            let whole = rows.len() == cells.len() && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
+            let whole = is_every_row(rows, cells.len());
             let xs: Vec<Vec<f64>>;
             let refs: Vec<&[f64]> = if whole {
                 features.iter().map(|(_, x)| x.as_slice()).collect()
