@@ -35,6 +35,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
+use tmescope_spatial::locality::LocalGraph;
 
 /// Sparse expression of the genes used by the pairs: CSR over cells, local gene ids.
 #[derive(Debug, Clone, Default)]
@@ -151,29 +152,32 @@ pub struct CommRow {
     pub q: f64,
 }
 
-/// Per (niche, a, b) group: members with a positive weight, the weight sum, and per local gene the
-/// weighted expression sum and weighted expressing count.
+/// Per (niche, a, b) group: members with a positive weight, the weight sum, and per local gene
+/// `[weighted expression sum, weighted expressing count]` (side by side: one cache line per update).
 struct ContactStats {
     count: Vec<u64>,
     weight: Vec<f64>,
-    sum: Vec<f64>,
-    expr: Vec<f64>,
+    genes: Vec<[f64; 2]>,
 }
 
 /// Marks a cell without a type in [`Composition::one_hot`].
-const NO_TYPE: u16 = u16::MAX;
+const NO_TYPE: u8 = u8::MAX;
+
+/// Most cell types the label path handles (labels are bytes, one value marks "no type").
+const MAX_LABEL_TYPES: usize = NO_TYPE as usize;
 
 impl Composition {
-    /// The type of every row when each row holds at most one type with weight 1 (labelled cells), with
-    /// [`NO_TYPE`] for empty rows; `None` otherwise (proportions).
-    fn one_hot(&self) -> Option<Vec<u16>> {
-        if self.n_types >= NO_TYPE as usize {
+    /// The type of every row when each row holds at most one type with weight 1 (labelled cells) and there
+    /// are at most [`MAX_LABEL_TYPES`] types, with [`NO_TYPE`] for empty rows; `None` otherwise (proportions,
+    /// or more types: the general path).
+    fn one_hot(&self) -> Option<Vec<u8>> {
+        if self.n_types > MAX_LABEL_TYPES {
             return None;
         }
         (0..self.len())
             .map(|i| match self.indptr[i + 1] - self.indptr[i] {
                 0 => Some(NO_TYPE),
-                1 if self.weights[self.indptr[i]] == 1.0 => Some(self.types[self.indptr[i]] as u16),
+                1 if self.weights[self.indptr[i]] == 1.0 => Some(self.types[self.indptr[i]] as u8),
                 _ => None,
             })
             .collect()
@@ -183,12 +187,14 @@ impl Composition {
 impl ContactStats {
     fn zeros(n_niches: usize, t: usize, g: usize) -> Self {
         let groups = n_niches * t * t;
-        ContactStats {
-            count: vec![0; groups],
-            weight: vec![0.0; groups],
-            sum: vec![0.0; groups * g],
-            expr: vec![0.0; groups * g],
-        }
+        ContactStats { count: vec![0; groups], weight: vec![0.0; groups], genes: vec![[0.0; 2]; groups * g] }
+    }
+
+    /// Sets every sum back to zero (buffers are reused across permutations).
+    fn clear(&mut self) {
+        self.count.fill(0);
+        self.weight.fill(0.0);
+        self.genes.fill([0.0; 2]);
     }
 
     /// Adds cell `i` as a sender of type `a` with weight `w` towards neighbour type `b`.
@@ -198,9 +204,9 @@ impl ContactStats {
         self.count[gi] += 1;
         self.weight[gi] += w;
         for k in x.indptr[i]..x.indptr[i + 1] {
-            let idx = gi * g + x.genes[k] as usize;
-            self.sum[idx] += w * x.values[k];
-            self.expr[idx] += w;
+            let e = &mut self.genes[gi * g + x.genes[k] as usize];
+            e[0] += w * x.values[k];
+            e[1] += w;
         }
     }
 }
@@ -210,13 +216,13 @@ impl ContactStats {
 /// (one byte-sized read per neighbour instead of three arrays).
 fn contact_stats_labels(
     graph: &NeighborGraph,
-    labels: &[u16],
+    labels: &[u8],
     t: usize,
     niche: &[u32],
-    n_niches: usize,
     x: &PairExpression,
-) -> ContactStats {
-    let mut st = ContactStats::zeros(n_niches, t, x.n_genes);
+    st: &mut ContactStats,
+) {
+    st.clear();
     let mut seen = vec![false; t];
     let mut list = Vec::with_capacity(8);
     for i in 0..graph.n {
@@ -237,7 +243,6 @@ fn contact_stats_labels(
             st.add((niche[i] as usize * t + a as usize) * t + b, 1.0, i, x);
         }
     }
-    st
 }
 
 /// Contact statistics with the composition of row `order[i]` placed at cell `i` (identity for the
@@ -247,11 +252,11 @@ fn contact_stats(
     comp: &Composition,
     order: &[usize],
     niche: &[u32],
-    n_niches: usize,
     x: &PairExpression,
-) -> ContactStats {
+    st: &mut ContactStats,
+) {
     let t = comp.n_types;
-    let mut st = ContactStats::zeros(n_niches, t, x.n_genes);
+    st.clear();
     // Neighbourhood maximum of each type, and the types seen, reset after each cell.
     let mut best = vec![0.0f64; t];
     let mut list = Vec::with_capacity(8);
@@ -274,7 +279,19 @@ fn contact_stats(
             best[b] = 0.0;
         }
     }
-    st
+}
+
+/// `values` with the entries of each member list shuffled among themselves (one shuffle per list, in order).
+fn shuffled_within<T: Copy>(values: &[T], members: &[Vec<usize>], rng: &mut ChaCha8Rng) -> Vec<T> {
+    let mut out = values.to_vec();
+    for m in members {
+        let mut l: Vec<T> = m.iter().map(|&i| values[i]).collect();
+        l.shuffle(rng);
+        for (&i, v) in m.iter().zip(l) {
+            out[i] = v;
+        }
+    }
+    out
 }
 
 fn side(st: &ContactStats, gi: usize, g: usize, genes: &[usize]) -> (f64, f64) {
@@ -282,8 +299,9 @@ fn side(st: &ContactStats, gi: usize, g: usize, genes: &[usize]) -> (f64, f64) {
     let mut mean = f64::INFINITY;
     let mut frac = f64::INFINITY;
     for &k in genes {
-        mean = mean.min(st.sum[gi * g + k] / c);
-        frac = frac.min(st.expr[gi * g + k] / c);
+        let [sum, expressing] = st.genes[gi * g + k];
+        mean = mean.min(sum / c);
+        frac = frac.min(expressing / c);
     }
     (mean, frac)
 }
@@ -322,9 +340,43 @@ pub struct CommParams {
     pub seed: u64,
 }
 
+/// Rows `order[0], order[1], ...` of the CSR matrix `(indptr, cols, vals)`.
+fn csr_rows<C: Copy, V: Copy>(indptr: &[usize], cols: &[C], vals: &[V], order: &[u32]) -> (Vec<usize>, Vec<C>, Vec<V>) {
+    let (mut p, mut c, mut v) = (vec![0], Vec::with_capacity(cols.len()), Vec::with_capacity(vals.len()));
+    for &old in order {
+        let r = indptr[old as usize]..indptr[old as usize + 1];
+        c.extend_from_slice(&cols[r.clone()]);
+        v.extend_from_slice(&vals[r]);
+        p.push(c.len());
+    }
+    (p, c, v)
+}
+
 /// Scores every pair for every (niche, sender type, receiver type) in contact. `graph` must be
 /// symmetric (contacts are mutual); `comp` has a row per graph node, `niche[i] < n_niches`.
+///
+/// Every permutation walks every edge, so the work runs on the graph renumbered breadth-first
+/// ([`LocalGraph`]): a cell's neighbours are close to it in memory and their labels are read from cache.
+/// The permutations shuffle the cells of each niche in that order.
 pub fn communicate(
+    graph: &NeighborGraph,
+    comp: &Composition,
+    niche: &[u32],
+    n_niches: usize,
+    x: &PairExpression,
+    pairs: &[ResolvedPair],
+    params: CommParams,
+) -> Vec<CommRow> {
+    let local = LocalGraph::new(graph);
+    let (indptr, types, weights) = csr_rows(&comp.indptr, &comp.types, &comp.weights, &local.order);
+    let comp = Composition { indptr, types, weights, n_types: comp.n_types };
+    let (indptr, genes, values) = csr_rows(&x.indptr, &x.genes, &x.values, &local.order);
+    let x = PairExpression { indptr, genes, values, n_genes: x.n_genes };
+    communicate_local(&local.graph, &comp, &local.renumber(niche), n_niches, &x, pairs, params)
+}
+
+/// [`communicate`] on the renumbered data.
+fn communicate_local(
     graph: &NeighborGraph,
     comp: &Composition,
     niche: &[u32],
@@ -336,14 +388,33 @@ pub fn communicate(
     let (t, g) = (comp.n_types, x.n_genes);
     let identity: Vec<usize> = (0..comp.len()).collect();
     let one_hot = comp.one_hot();
-    let stats_of = |order: &[usize]| match &one_hot {
+    // Cells of each niche, for within-niche shuffles.
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_niches];
+    for (i, &n) in niche.iter().enumerate() {
+        members[n as usize].push(i);
+    }
+    // Contact statistics with the compositions shuffled within each niche by `rng` (none: observed).
+    // Labels are shuffled as they are; proportions through the order of their rows. Either way the same
+    // draws give the same permutation. `st` is the caller's buffer, reused across permutations.
+    let stats_of = |rng: Option<&mut ChaCha8Rng>, st: &mut ContactStats| match &one_hot {
         Some(labels) => {
-            let placed: Vec<u16> = order.iter().map(|&k| labels[k]).collect();
-            contact_stats_labels(graph, &placed, t, niche, n_niches, x)
+            let placed = match rng {
+                Some(rng) => shuffled_within(labels, &members, rng),
+                None => labels.clone(),
+            };
+            contact_stats_labels(graph, &placed, t, niche, x, st)
         }
-        None => contact_stats(graph, comp, order, niche, n_niches, x),
+        None => {
+            let order = match rng {
+                Some(rng) => shuffled_within(&identity, &members, rng),
+                None => identity.clone(),
+            };
+            contact_stats(graph, comp, &order, niche, x, st)
+        }
     };
-    let obs = stats_of(&identity);
+    let buffer = || ContactStats::zeros(n_niches, t, g);
+    let mut obs = buffer();
+    stats_of(None, &mut obs);
     let mut keys = Vec::new();
     for n in 0..n_niches as u32 {
         for a in 0..t as u32 {
@@ -359,25 +430,12 @@ pub fn communicate(
         }
     }
     let observed = scores(&obs, &keys, pairs, t, g, params.threshold);
-    // Cells of each niche, for within-niche shuffles.
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); n_niches];
-    for (i, &n) in niche.iter().enumerate() {
-        members[n as usize].push(i);
-    }
     let exceed: Vec<u64> = (0..params.perms as u64)
         .into_par_iter()
-        .map(|r| {
+        .map_init(buffer, |st, r| {
             let mut rng = ChaCha8Rng::seed_from_u64(item_seed(params.seed, r));
-            let mut order = identity.clone();
-            for m in &members {
-                let mut l = m.clone();
-                l.shuffle(&mut rng);
-                for (&i, v) in m.iter().zip(l) {
-                    order[i] = v;
-                }
-            }
-            let st = stats_of(&order);
-            scores(&st, &keys, pairs, t, g, params.threshold)
+            stats_of(Some(&mut rng), st);
+            scores(st, &keys, pairs, t, g, params.threshold)
                 .iter()
                 .zip(&observed)
                 .map(|(s, o)| u64::from(o.2 > 0.0 && s.2 >= o.2))
@@ -552,14 +610,17 @@ mod tests {
         };
         let niche: Vec<u32> = (0..n).map(|i| u32::from(i >= w)).collect();
         let order: Vec<usize> = (0..n).rev().collect();
-        let general = contact_stats(&g, &comp, &order, &niche, 2, &x);
-        let placed: Vec<u16> = order.iter().map(|&k| hot[k]).collect();
-        let fast = contact_stats_labels(&g, &placed, 3, &niche, 2, &x);
+        let (mut general, mut fast) = (ContactStats::zeros(2, 3, 2), ContactStats::zeros(2, 3, 2));
+        contact_stats(&g, &comp, &order, &niche, &x, &mut general);
+        let placed: Vec<u8> = order.iter().map(|&k| hot[k]).collect();
+        contact_stats_labels(&g, &placed, 3, &niche, &x, &mut fast);
         assert_eq!(general.count, fast.count);
         assert_eq!(general.weight, fast.weight);
-        assert_eq!(general.sum, fast.sum);
-        assert_eq!(general.expr, fast.expr);
+        assert_eq!(general.genes, fast.genes);
         assert!(Composition::from_entries(1, 2, &[(0, 0, 0.5), (0, 1, 0.5)]).one_hot().is_none());
+        // More types than a byte label holds: the general path.
+        assert!(Composition::from_labels(&[255], 256).one_hot().is_none());
+        assert!(Composition::from_labels(&[254], 255).one_hot().is_some());
     }
 
     #[test]
