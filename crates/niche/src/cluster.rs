@@ -42,8 +42,24 @@ impl Points<'_> {
     }
 }
 
+/// Squared Euclidean distance, summed in 8 independent lanes (the compiler vectorises them; a single running
+/// sum cannot be reordered) and then pairwise, so the result does not depend on the machine.
 fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    const L: usize = 8;
+    let mut acc = [0.0f64; L];
+    let (ca, cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..L {
+            let t = x[l] - y[l];
+            acc[l] += t * t;
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += (x - y) * (x - y);
+    }
+    s
 }
 
 fn nearest(c: &[f64], d: usize, p: &[f64]) -> (u32, f64) {
@@ -379,23 +395,26 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
     for _ in 0..smooth.rounds {
         let next: Vec<u32> = (0..n)
             .into_par_iter()
-            .map(|i| {
-                let members = &ball[ball_ptr[i]..ball_ptr[i + 1]];
-                let mut votes = vec![0usize; k];
-                for &j in members {
-                    votes[labels[j as usize] as usize] += 1;
-                }
-                let total = members.len().max(1) as f64;
-                let x = points.row(i);
-                let mut best = (labels[i], f64::INFINITY);
-                for (c, &m) in votes.iter().enumerate() {
-                    let e = sq_dist(x, &mu[c * d..(c + 1) * d]) / s2 + smooth.beta * (1.0 - m as f64 / total);
-                    if e < best.1 {
-                        best = (c as u32, e);
+            .map_init(
+                || vec![0usize; k],
+                |votes, i| {
+                    let members = &ball[ball_ptr[i]..ball_ptr[i + 1]];
+                    votes.fill(0);
+                    for &j in members {
+                        votes[labels[j as usize] as usize] += 1;
                     }
-                }
-                best.0
-            })
+                    let total = members.len().max(1) as f64;
+                    let x = points.row(i);
+                    let mut best = (labels[i], f64::INFINITY);
+                    for (c, &m) in votes.iter().enumerate() {
+                        let e = sq_dist(x, &mu[c * d..(c + 1) * d]) / s2 + smooth.beta * (1.0 - m as f64 / total);
+                        if e < best.1 {
+                            best = (c as u32, e);
+                        }
+                    }
+                    best.0
+                },
+            )
             .collect();
         let changed = next.iter().zip(&labels).any(|(a, b)| a != b);
         labels = next;
@@ -409,36 +428,38 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
 }
 
 /// The cells within `hops` steps of each of the `n` cells of `graph` (breadth-first, the cell itself left
-/// out), as row pointers and members. Built in parallel over blocks of cells, each block marking the cells
-/// it has reached in its own array.
+/// out), as row pointers and members. Built in parallel over blocks of cells; each thread marks the cells
+/// reached from cell `i` with `i` in one array it reuses for all its blocks.
 fn balls(graph: &NeighborGraph, n: usize, hops: usize) -> (Vec<usize>, Vec<u32>) {
     const BLOCK: usize = 1 << 14;
     let blocks: Vec<(Vec<usize>, Vec<u32>)> = (0..n.div_ceil(BLOCK))
         .into_par_iter()
-        .map(|b| {
-            let mut seen = vec![usize::MAX; n];
-            let (mut len, mut members, mut frontier) = (Vec::new(), Vec::new(), Vec::new());
-            for i in b * BLOCK..((b + 1) * BLOCK).min(n) {
-                let first = members.len();
-                frontier.clear();
-                frontier.push(i as u32);
-                seen[i] = i;
-                for _ in 0..hops {
-                    let start = members.len();
-                    for f in std::mem::take(&mut frontier) {
-                        for &j in graph.neighbors_of(f as usize) {
-                            if seen[j as usize] != i {
-                                seen[j as usize] = i;
-                                members.push(j);
+        .map_init(
+            || vec![usize::MAX; n],
+            |seen, b| {
+                let (mut len, mut members, mut frontier) = (Vec::new(), Vec::new(), Vec::new());
+                for i in b * BLOCK..((b + 1) * BLOCK).min(n) {
+                    let first = members.len();
+                    frontier.clear();
+                    frontier.push(i as u32);
+                    seen[i] = i;
+                    for _ in 0..hops {
+                        let start = members.len();
+                        for f in std::mem::take(&mut frontier) {
+                            for &j in graph.neighbors_of(f as usize) {
+                                if seen[j as usize] != i {
+                                    seen[j as usize] = i;
+                                    members.push(j);
+                                }
                             }
                         }
+                        frontier.extend_from_slice(&members[start..]);
                     }
-                    frontier.extend_from_slice(&members[start..]);
+                    len.push(members.len() - first);
                 }
-                len.push(members.len() - first);
-            }
-            (len, members)
-        })
+                (len, members)
+            },
+        )
         .collect();
     let mut ptr = Vec::with_capacity(n + 1);
     ptr.push(0);

@@ -392,8 +392,12 @@ pub struct NicheParams {
     pub with_distances: bool,
     /// Weight of the distance block.
     pub distance_weight: f64,
-    /// Spatial smoothing of the niche labels (hidden Markov random field; `beta = 0`: none).
-    pub smooth: cluster::Smoothing,
+    /// Strength `beta` of the spatial smoothing of the niche labels (hidden Markov random field; 0: none).
+    pub smooth: f64,
+    /// Graph steps of the smoothing neighbourhood; `None`: [`SMOOTH_REACH`] over the median edge length.
+    pub smooth_hops: Option<usize>,
+    /// Maximum rounds of smoothing.
+    pub smooth_rounds: usize,
     /// Rules file.
     pub rules: Option<PathBuf>,
     /// FDR level of resistance hotspots.
@@ -418,18 +422,38 @@ impl Default for NicheParams {
             restarts: 5,
             fit_sample: 100_000,
             hops: 6,
-            with_scores: false,
+            with_scores: true,
             score_weight: 0.5,
-            standardize: false,
-            with_distances: false,
-            distance_weight: 0.5,
-            smooth: cluster::Smoothing { beta: 0.0, hops: 1, rounds: 10 },
+            standardize: true,
+            with_distances: true,
+            distance_weight: 0.6,
+            smooth: 2.5,
+            smooth_hops: None,
+            smooth_rounds: 10,
             rules: None,
             alpha: 0.05,
             min_size: 10,
             seed: 0,
         }
     }
+}
+
+/// Default reach of the label smoothing (micrometres): its graph steps are this over the median edge length
+/// (4 steps on single cells about 17 um apart, 1 on Visium spots 100 um apart).
+pub const SMOOTH_REACH: f64 = 70.0;
+/// Most graph steps chosen for the default smoothing reach (the listed neighbourhoods grow as its square).
+const MAX_SMOOTH_HOPS: usize = 8;
+
+/// Graph steps of the default smoothing neighbourhood: [`SMOOTH_REACH`] over the median length of the
+/// edges with a finite positive length, rounded, within `1..=MAX_SMOOTH_HOPS` (1 without such edges).
+pub fn smoothing_hops(g: &NeighborGraph) -> usize {
+    let mut d: Vec<f64> = g.distances.iter().copied().filter(|x| x.is_finite() && *x > 0.0).collect();
+    if d.is_empty() {
+        return 1;
+    }
+    let mid = d.len() / 2;
+    let (_, median, _) = d.select_nth_unstable_by(mid, f64::total_cmp);
+    ((SMOOTH_REACH / *median).round() as usize).clamp(1, MAX_SMOOTH_HOPS)
 }
 
 /// Distances above this (micrometres) are capped in the clustering features.
@@ -479,6 +503,8 @@ pub struct NicheSummary {
     pub samples: Vec<(String, usize, usize, usize)>,
     /// Chosen k per fit, with the stability curve when automatic.
     pub k: Vec<(usize, Vec<(usize, f64)>)>,
+    /// Graph steps of the label smoothing per fit (empty without smoothing).
+    pub smooth_hops: Vec<usize>,
     /// Cell types (columns of the composition).
     pub cell_types: Vec<String>,
     /// Cells per state over all samples.
@@ -716,10 +742,10 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
             .collect(),
         None => vec![],
     };
-    if p.with_scores && common_programs.is_empty() {
+    if p.with_scores && common_programs.is_empty() && inputs.iter().any(|i| i.scores.is_some()) {
         summary
             .warnings
-            .push("--with-scores: no program scores given (--scores); clustering on composition only".into());
+            .push("no program is scored in every sample (--scores): clustering without program scores".into());
     }
     // Features: neighbourhood composition (+ program z-scores).
     let groups = &r.groups;
@@ -850,19 +876,27 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
         (labels, k, curve)
     };
     // Spatial smoothing of the labels of `samples` (features `x`, their rows in order) on their graphs.
-    let smooth = |x: &[f64], labels: Vec<u32>, k: usize, samples: &[SampleData]| -> Vec<u32> {
-        if p.smooth.beta <= 0.0 {
+    let smooth = |x: &[f64], labels: Vec<u32>, k: usize, samples: &[SampleData], hops_used: &mut Vec<usize>| {
+        if p.smooth <= 0.0 {
             return labels;
         }
         let graphs: Vec<NeighborGraph> = samples.iter().map(|sd| symmetrised(&sd.graph)).collect();
-        cluster::smooth_labels(Points { x, d }, &labels, k, &NeighborGraph::stacked(&graphs), &p.smooth)
+        let stacked = NeighborGraph::stacked(&graphs);
+        let hops = p.smooth_hops.unwrap_or_else(|| smoothing_hops(&stacked));
+        hops_used.push(hops);
+        let smoothing = cluster::Smoothing { beta: p.smooth, hops, rounds: p.smooth_rounds };
+        cluster::smooth_labels(Points { x, d }, &labels, k, &stacked, &smoothing)
     };
     let mut niche_labels: Vec<Vec<u32>> = Vec::new();
     let mut n_niches: Vec<usize> = Vec::new();
     if p.joint || data.len() == 1 {
-        let pooled: Vec<f64> = feats_all.iter().flatten().copied().collect();
+        // One sample: its features as they are (at 1M cells they are ~0.6 GB).
+        let pooled: std::borrow::Cow<[f64]> = match feats_all.as_slice() {
+            [one] => one.as_slice().into(),
+            many => many.concat().into(),
+        };
         let (labels, k, curve) = fit(&pooled, p.seed);
-        let labels = smooth(&pooled, labels, k, &data);
+        let labels = smooth(&pooled, labels, k, &data, &mut summary.smooth_hops);
         summary.k.push((k, curve));
         let mut start = 0;
         for sd in &data {
@@ -873,7 +907,7 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     } else {
         for (s, f) in feats_all.iter().enumerate() {
             let (labels, k, curve) = fit(f, score::item_seed(p.seed, s as u64));
-            let labels = smooth(f, labels, k, std::slice::from_ref(&data[s]));
+            let labels = smooth(f, labels, k, std::slice::from_ref(&data[s]), &mut summary.smooth_hops);
             summary.k.push((k, curve));
             niche_labels.push(labels);
             n_niches.push(k);
@@ -1715,6 +1749,16 @@ mod tests {
         let sd = (col0.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
         assert!(mean.abs() < 1e-12 && (sd - 2.0 / 2f64.sqrt()).abs() < 1e-12, "{col0:?}");
         assert!(blocks.iter().all(|b| b.chunks(3).all(|r| r[1] == 0.0 && r[2] == 9.0)), "constant -> 0, col 2 kept");
+    }
+
+    #[test]
+    fn smoothing_reach_follows_the_median_edge_length() {
+        let path = |d: f64| NeighborGraph::from_edges(3, vec![(0, 1, d, 1.0), (1, 2, d, 1.0)], true);
+        assert_eq!(smoothing_hops(&path(17.5)), 4);
+        assert_eq!(smoothing_hops(&path(100.0)), 1);
+        assert_eq!(smoothing_hops(&path(2.0)), 8, "at most 8 steps");
+        assert_eq!(smoothing_hops(&path(f64::NAN)), 1, "no usable length: the neighbours");
+        assert_eq!(smoothing_hops(&path(0.0)), 1);
     }
 
     #[test]

@@ -5,7 +5,6 @@ use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
 use tmescope_core::Error;
-use tmescope_niche::cluster::Smoothing;
 use tmescope_niche::stage::{default_rules_text, run_niches, NicheInput, NicheMethod, NicheParams};
 
 /// Clustering method.
@@ -20,7 +19,7 @@ pub enum Method {
 /// Options of `tmescope niches`.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  tmescope niches s1 --graph s1_graph --scores s1_scores -o s1_niches\n  tmescope niches s1 s2 s3 --graph g1 --graph g2 --graph g3 --joint --niches 8 -o cohort_niches\n  tmescope niches spots --graph g --proportions deconv -o n --niches auto --method gmm\n  tmescope niches s1 s2 --graph g1 --graph g2 --scores c1 --scores c2 --joint --with-scores --with-distances --standardize --distance-weight 0.6 --smooth 2.5 --smooth-hops 4 -o n\n  tmescope niches --print-rules > my_rules.toml"
+    after_help = "Examples:\n  tmescope niches s1 --graph s1_graph --scores s1_scores -o s1_niches\n  tmescope niches s1 s2 s3 --graph g1 --graph g2 --graph g3 --joint --niches 8 -o cohort_niches\n  tmescope niches spots --graph g --proportions deconv -o n --niches auto --method gmm\n  tmescope niches s1 s2 --graph g1 --graph g2 --scores c1 --scores c2 --joint --standardize=false --with-distances=false --smooth 0 -o n\n  tmescope niches --print-rules > my_rules.toml"
 )]
 pub struct Args {
     /// Dataset folders, one per sample.
@@ -62,35 +61,41 @@ pub struct Args {
     /// and smoother); the layers are concatenated (CellCharter-style).
     #[arg(long, default_value_t = 6, value_name = "L")]
     pub hops: usize,
-    /// Add the program scores (z-scored, weighted by --score-weight) to the composition features.
-    #[arg(long)]
-    pub with_scores: bool,
+    /// Add the program scores (z-scored, weighted by --score-weight) to the composition features
+    /// (default: when --scores are given; `--with-scores=false` to leave them out).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub with_scores: Option<bool>,
     /// Weight of the program-score block of the features.
     #[arg(long, default_value_t = 0.5)]
     pub score_weight: f64,
     /// Scale every composition column to unit variance (pooled over the cells clustered) before
-    /// clustering, so that rare cell types (endothelial, B cells) weigh as much as abundant ones.
-    #[arg(long)]
+    /// clustering, so that rare cell types (endothelial, B cells) weigh as much as abundant ones
+    /// (`--standardize=false`: raw fractions).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true",
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub standardize: bool,
     /// Add each cell's distances to the nearest tumour cell and the nearest endothelial cell (log-compressed
     /// `ln(1 + d / 50 um)`, capped at 1 mm, z-scored, weighted by --distance-weight) to the features:
-    /// margins, stromal bands and hypoxic cores are defined by these distances as much as by composition.
-    #[arg(long)]
+    /// margins, stromal bands and hypoxic cores are defined by these distances as much as by composition
+    /// (`--with-distances=false`: leave them out).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value_t = true, default_missing_value = "true",
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub with_distances: bool,
     /// Weight of the distance block of the features.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.6)]
     pub distance_weight: f64,
     /// Spatial smoothing of the niche labels: strength `beta` of a Potts prior on the neighbour graph
     /// (hidden Markov random field, iterated conditional modes). Each cell takes the niche minimising its
     /// squared distance to the niche mean (in units of the mean within-niche distance) plus `beta` times
     /// the fraction of the cells within --smooth-hops graph steps in another niche. 0: no smoothing;
-    /// 2-4 with --smooth-hops 3-5 removes isolated labels without erasing bands a few cells wide.
-    #[arg(long, default_value_t = 0.0, value_name = "BETA")]
+    /// 2-4 removes isolated labels without erasing bands a few cells wide.
+    #[arg(long, default_value_t = 2.5, value_name = "BETA")]
     pub smooth: f64,
-    /// Neighbourhood of --smooth: the cells within N steps on the (symmetrised) graph vote, each once
-    /// (1: the graph neighbours).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub smooth_hops: usize,
+    /// Neighbourhood of --smooth: the cells within N steps on the (symmetrised) graph vote, each once.
+    /// `auto`: 70 um over the median edge length (4 steps between cells 17 um apart, 1 between Visium
+    /// spots), at most 8.
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub smooth_hops: String,
     /// Maximum rounds of --smooth (stops earlier when no label changes).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub smooth_rounds: usize,
@@ -138,8 +143,18 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         return Err(Error::Usage("give at least one DATASET (or --print-rules)".into()).into());
     }
     let out = a.output.clone().ok_or_else(|| Error::Usage("-o/--output DIR is required".into()))?;
-    if a.hops == 0 || a.smooth_hops == 0 {
-        return Err(Error::Usage("--hops and --smooth-hops must be at least 1".into()).into());
+    if a.hops == 0 {
+        return Err(Error::Usage("--hops must be at least 1".into()).into());
+    }
+    let smooth_hops = match a.smooth_hops.as_str() {
+        "auto" => None,
+        s => match s.parse::<usize>() {
+            Ok(h) if h >= 1 => Some(h),
+            _ => return Err(Error::Usage(format!("--smooth-hops expects a number >= 1 or `auto`, found `{s}`")).into()),
+        },
+    };
+    if a.with_scores == Some(true) && a.scores.is_empty() {
+        return Err(Error::Usage("--with-scores needs the program scores: give --scores DIR per dataset".into()).into());
     }
     if !(a.smooth.is_finite() && a.smooth >= 0.0) {
         return Err(Error::Usage(format!("--smooth expects a number >= 0, found {}", a.smooth)).into());
@@ -182,12 +197,14 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         restarts: a.restarts,
         fit_sample: a.fit_sample.max(1),
         hops: a.hops,
-        with_scores: a.with_scores,
+        with_scores: a.with_scores.unwrap_or(true),
         score_weight: a.score_weight,
         standardize: a.standardize,
         with_distances: a.with_distances,
         distance_weight: a.distance_weight,
-        smooth: Smoothing { beta: a.smooth, hops: a.smooth_hops, rounds: a.smooth_rounds },
+        smooth: a.smooth,
+        smooth_hops,
+        smooth_rounds: a.smooth_rounds,
         rules: a.rules.clone(),
         alpha: a.alpha,
         min_size: a.min_size,
@@ -216,6 +233,9 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
             let c: Vec<String> = curve.iter().map(|(k, s)| format!("{k}:{s:.3}")).collect();
             ctx.say(format!("k = {k} chosen by stability (k:mean ARI with k-1/k+1) {}", c.join(" ")));
         }
+    }
+    for h in &s.smooth_hops {
+        ctx.say(format!("labels smoothed over {h} graph steps (--smooth {})", a.smooth));
     }
     for (sample, cells, k, res) in &s.samples {
         ctx.say(format!("{sample}: {cells} cells, {k} niches, {res} resistance niches"));

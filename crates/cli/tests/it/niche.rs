@@ -276,18 +276,40 @@ fn distance_and_standardised_features_recover_the_quadrants() {
         ok(args.iter().map(|a| a.as_os_str()));
         Table::read(&out.join("niches.parquet")).unwrap().u32("niche").unwrap()
     };
-    let plain = run(&[], &tmp.path().join("plain"));
-    let with = run(&["--with-distances", "--standardize", "--with-scores"], &tmp.path().join("with"));
+    // Composition only (the features before session 7's defaults), then the default features unsmoothed.
+    let composition_only = ["--standardize=false", "--with-distances=false", "--with-scores=false", "--smooth", "0"];
+    let plain = run(&composition_only, &tmp.path().join("plain"));
+    let with = run(&["--smooth", "0"], &tmp.path().join("with"));
     let a = ari(&with, &truth);
     eprintln!("distances + standardised composition + scores: ARI = {a:.3}");
     assert!(a >= 0.7, "ARI {a}");
     assert_ne!(plain, with, "the extra features change the clustering input");
-    // Spatial smoothing of the labels (Potts prior) keeps or improves the recovery of the quadrants.
-    let smooth = ["--with-distances", "--standardize", "--with-scores", "--smooth", "2.5", "--smooth-hops", "4"];
-    let smoothed = run(&smooth, &tmp.path().join("smoothed"));
-    let b = ari(&smoothed, &truth);
-    eprintln!("same + --smooth 2.5 --smooth-hops 4: ARI = {b:.3}");
+    // The defaults add the spatial smoothing of the labels (Potts prior), which keeps or improves the
+    // recovery of the quadrants; its reach (70 um over the median edge, 20 um in this radius-2 grid graph:
+    // 4 graph steps) is printed.
+    let out = tmp.path().join("smoothed");
+    let mut args: Vec<std::ffi::OsString> =
+        vec!["niches".into(), ds.clone().into(), "--graph".into(), g.clone().into()];
+    args.extend([
+        "--scores".into(),
+        scores.clone().into(),
+        "--niches".into(),
+        "4".into(),
+        "-o".into(),
+        out.clone().into(),
+    ]);
+    let said = ok(args.iter().map(|a| a.as_os_str()));
+    assert!(said.contains("labels smoothed over 4 graph steps"), "{said}");
+    let b = ari(&Table::read(&out.join("niches.parquet")).unwrap().u32("niche").unwrap(), &truth);
+    eprintln!("defaults (smoothed): ARI = {b:.3}");
     assert!(b >= a, "smoothing lowered the ARI: {a} -> {b}");
+    let out = tmp.path().join("no_scores");
+    let bad = ["niches".as_ref(), ds.as_os_str(), "--graph".as_ref(), g.as_os_str(), "--with-scores".as_ref()];
+    fails_with(bad.into_iter().chain(["-o".as_ref(), out.as_os_str()]), &["--with-scores needs the program scores"]);
+    let bad =
+        ["niches".as_ref(), ds.as_os_str(), "--graph".as_ref(), g.as_os_str(), "--smooth-hops".as_ref(), "0".as_ref()];
+    fails_with(bad.into_iter().chain(["-o".as_ref(), out.as_os_str()]), &["--smooth-hops expects a number >= 1"]);
+    assert!(!out.exists());
     let out = tmp.path().join("bad_smooth");
     let bad = ["niches".as_ref(), ds.as_os_str(), "--graph".as_ref(), g.as_os_str(), "--smooth=-1".as_ref()];
     fails_with(bad.into_iter().chain(["-o".as_ref(), out.as_os_str()]), &["--smooth expects a number >= 0"]);
