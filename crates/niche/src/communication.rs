@@ -367,24 +367,14 @@ pub fn communicate(
     pairs: &[ResolvedPair],
     params: CommParams,
 ) -> Vec<CommRow> {
+    // From here on, everything is in the renumbered order (the rows out are per group, not per cell).
     let local = LocalGraph::new(graph);
+    let graph = &local.graph;
     let (indptr, types, weights) = csr_rows(&comp.indptr, &comp.types, &comp.weights, &local.order);
-    let comp = Composition { indptr, types, weights, n_types: comp.n_types };
+    let comp = &Composition { indptr, types, weights, n_types: comp.n_types };
     let (indptr, genes, values) = csr_rows(&x.indptr, &x.genes, &x.values, &local.order);
-    let x = PairExpression { indptr, genes, values, n_genes: x.n_genes };
-    communicate_local(&local.graph, &comp, &local.renumber(niche), n_niches, &x, pairs, params)
-}
-
-/// [`communicate`] on the renumbered data.
-fn communicate_local(
-    graph: &NeighborGraph,
-    comp: &Composition,
-    niche: &[u32],
-    n_niches: usize,
-    x: &PairExpression,
-    pairs: &[ResolvedPair],
-    params: CommParams,
-) -> Vec<CommRow> {
+    let x = &PairExpression { indptr, genes, values, n_genes: x.n_genes };
+    let niche = &local.renumber(niche)[..];
     let (t, g) = (comp.n_types, x.n_genes);
     let identity: Vec<usize> = (0..comp.len()).collect();
     let one_hot = comp.one_hot();
