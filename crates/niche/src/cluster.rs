@@ -428,8 +428,8 @@ pub fn smooth_labels(points: Points, labels: &[u32], k: usize, graph: &NeighborG
 }
 
 /// The cells within `hops` steps of each of the `n` cells of `graph` (breadth-first, the cell itself left
-/// out), as row pointers and members. Built in parallel over blocks of cells; each thread marks the cells
-/// reached from cell `i` with `i` in one array it reuses for all its blocks.
+/// out), as row pointers and members. Built in parallel over blocks of cells; each parallel job marks the
+/// cells reached from cell `i` with `i` in one array, reused for all of its blocks.
 fn balls(graph: &NeighborGraph, n: usize, hops: usize) -> (Vec<usize>, Vec<u32>) {
     const BLOCK: usize = 1 << 14;
     let blocks: Vec<(Vec<usize>, Vec<u32>)> = (0..n.div_ceil(BLOCK))

@@ -177,10 +177,12 @@ impl<'a> ProgramScorer<'a> {
         out.fill(0.0);
         match self.method {
             ScoreMethod::Scanpy => {
+                // Same bits as `lognorm`, with the cell's small counts computed once.
+                let mut log = Log1pScaled::new(scale);
                 for (&g, &v) in genes.iter().zip(values) {
                     let c = &self.coef[g as usize];
                     if !c.is_empty() {
-                        let x = lognorm(v, scale);
+                        let x = log.get(v);
                         for &(p, w) in c {
                             out[p] += w * x;
                         }
