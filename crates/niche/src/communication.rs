@@ -582,6 +582,75 @@ mod tests {
     }
 
     #[test]
+    fn result_does_not_depend_on_the_numbering_of_the_cells() {
+        // The work runs on a renumbered graph: numbering the cells differently gives the same observed
+        // statistics (up to the order of additions), for labels and for mixed proportions.
+        let w = 20usize;
+        let n = 2 * w;
+        let g = strip(w);
+        let new_of = |i: usize| (i * 7) % n; // a bijection: gcd(7, 40) = 1
+        let mut edges = vec![];
+        for i in 0..n {
+            for &j in g.neighbors_of(i) {
+                edges.push((new_of(i) as u32, new_of(j as usize) as u32, 1.0, 1.0));
+            }
+        }
+        edges.sort_by_key(|e| (e.0, e.1));
+        let g2 = NeighborGraph::from_edges(n, edges, false);
+        let types = |i: usize| [(i % 3) as u32, ((i + 1) % 3) as u32];
+        let entries = |map: &dyn Fn(usize) -> usize| -> Vec<(usize, u32, f64)> {
+            (0..n).flat_map(|i| [(map(i), types(i)[0], 0.7), (map(i), types(i)[1], 0.3)]).collect()
+        };
+        let expression = |map: &dyn Fn(usize) -> usize| {
+            let mut rows = vec![(0u32, 0.0); n];
+            for i in 0..n {
+                rows[map(i)] = ((i % 2) as u32, 0.5 + i as f64);
+            }
+            PairExpression {
+                indptr: (0..=n).collect(),
+                genes: rows.iter().map(|r| r.0).collect(),
+                values: rows.iter().map(|r| r.1).collect(),
+                n_genes: 2,
+            }
+        };
+        let niche = |map: &dyn Fn(usize) -> usize| {
+            let mut v = vec![0u32; n];
+            for i in 0..n {
+                v[map(i)] = u32::from(i % w >= w / 2);
+            }
+            v
+        };
+        let params = CommParams { threshold: 0.1, perms: 0, seed: 1 };
+        let same = |i: usize| i;
+        for labels in [true, false] {
+            let comp = |map: &dyn Fn(usize) -> usize| {
+                if labels {
+                    let mut l = vec![0u32; n];
+                    (0..n).for_each(|i| l[map(i)] = types(i)[0]);
+                    Composition::from_labels(&l, 3)
+                } else {
+                    Composition::from_entries(n, 3, &entries(map))
+                }
+            };
+            let a = communicate(&g, &comp(&same), &niche(&same), 2, &expression(&same), &ligand_receptor(), params);
+            let b =
+                communicate(&g2, &comp(&new_of), &niche(&new_of), 2, &expression(&new_of), &ligand_receptor(), params);
+            assert_eq!(a.len(), b.len());
+            assert!(a.iter().any(|r| r.score > 0.0));
+            for (r, q) in a.iter().zip(&b) {
+                assert_eq!(
+                    (r.niche, r.sender, r.receiver, r.n_senders, r.n_receivers),
+                    (q.niche, q.sender, q.receiver, q.n_senders, q.n_receivers)
+                );
+                assert!(
+                    (r.score - q.score).abs() < 1e-12 && (r.ligand_mean - q.ligand_mean).abs() < 1e-12,
+                    "{r:?} {q:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn label_fast_path_equals_the_general_path() {
         // Three types on a strip, two cells without a type, two niches, a permuted placement.
         let w = 15usize;
