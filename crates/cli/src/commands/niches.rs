@@ -133,6 +133,17 @@ fn per_dataset(name: &str, v: &[PathBuf], n: usize) -> anyhow::Result<Vec<Option
     }
 }
 
+/// The value of option `--{name}`: `auto` (`None`) or a whole number >= 1.
+fn number_or_auto(name: &str, value: &str) -> anyhow::Result<Option<usize>> {
+    match value {
+        "auto" => Ok(None),
+        s => match s.parse::<usize>() {
+            Ok(k) if k >= 1 => Ok(Some(k)),
+            _ => Err(Error::Usage(format!("--{name} expects a number >= 1 or `auto`, found `{s}`")).into()),
+        },
+    }
+}
+
 /// Runs `tmescope niches`.
 pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     if a.print_rules {
@@ -146,13 +157,7 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     if a.hops == 0 {
         return Err(Error::Usage("--hops must be at least 1".into()).into());
     }
-    let smooth_hops = match a.smooth_hops.as_str() {
-        "auto" => None,
-        s => match s.parse::<usize>() {
-            Ok(h) if h >= 1 => Some(h),
-            _ => return Err(Error::Usage(format!("--smooth-hops expects a number >= 1 or `auto`, found `{s}`")).into()),
-        },
-    };
+    let smooth_hops = number_or_auto("smooth-hops", &a.smooth_hops)?;
     if a.with_scores == Some(true) && a.scores.is_empty() {
         return Err(Error::Usage("--with-scores needs the program scores: give --scores DIR per dataset".into()).into());
     }
@@ -166,13 +171,7 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     }
     let scores = per_dataset("scores", &a.scores, n)?;
     let props = per_dataset("proportions", &a.proportions, n)?;
-    let k = match a.niches.as_str() {
-        "auto" => None,
-        s => match s.parse::<usize>() {
-            Ok(k) if k >= 1 => Some(k),
-            _ => return Err(Error::Usage(format!("--niches expects a positive number or `auto`, found `{s}`")).into()),
-        },
-    };
+    let k = number_or_auto("niches", &a.niches)?;
     if a.k_min < 2 || a.k_max < a.k_min {
         return Err(Error::Usage("--k-min must be >= 2 and --k-max >= --k-min".into()).into());
     }
