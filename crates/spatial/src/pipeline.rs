@@ -394,36 +394,29 @@ pub fn run_stats(
 
     if let Some(lab) = &labels {
         let t = lab.names.len();
-        // Neighbourhood composition (from proportions when given, else labels).
-        let (comp_names, membership) = match &proportions {
-            Some((names, m)) => (names.clone(), m.clone()),
-            None => (lab.names.clone(), label_membership(&lab.codes, t)),
-        };
-        let nt = comp_names.len();
-        let counts = neighborhood_counts(&graph, &membership, nt, opts.hops);
-        let frac = fractions(&counts, nt);
-        let n = cells.len();
-        // Long form, written in chunks of cells: memory and string offsets stay bounded at any size.
-        let mut sink = ParquetSink::create(
-            &out.path(files::NEIGHBORHOODS),
-            schema::neighborhoods_schema(),
-            prov,
-            &kv_types(&comp_names),
-        )?;
-        for a in (0..n).step_by(NEIGHBORHOOD_CHUNK) {
-            let b = (a + NEIGHBORHOOD_CHUNK).min(n);
-            sink.write(&batch_with_schema(
-                schema::neighborhoods_schema(),
-                vec![
-                    repeated_strings(&cells.cell_id[a..b], nt),
-                    repeated_strings(&cells.sample[a..b], nt),
-                    cycled_strings(&comp_names, b - a),
-                    arc(Float64Array::from(counts[a * nt..b * nt].to_vec())),
-                    arc(Float64Array::from(frac[a * nt..b * nt].to_vec())),
-                ],
-            )?)?;
-        }
-        sink.finish()?;
+        // The neighbourhood composition is written on one thread while the enrichment permutations run on
+        // the others: the Parquet encoding of the long table is serial, the permutations are not, so the
+        // two together take about as long as the permutations alone.
+        let total_perms = (opts.perms * groups.len()) as u64;
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let (written, enrichments) = rayon::join(
+            || write_neighborhoods(&graph, &cells, lab, proportions.as_ref(), opts.hops, out, prov),
+            || {
+                groups
+                    .iter()
+                    .zip(&subgraphs)
+                    .map(|((_, rows), sg)| {
+                        let codes: Vec<u32> = rows.iter().map(|&r| lab.codes[r as usize]).collect();
+                        let tick = || {
+                            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                            progress("enrichment", d, total_perms);
+                        };
+                        nhood_enrichment(sg, &codes, t, opts.perms, opts.seed, &tick)
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        written?;
         summary.files.push(files::NEIGHBORHOODS.into());
 
         // Enrichment and interaction, per sample.
@@ -431,16 +424,8 @@ pub fn run_stats(
         let (mut obs, mut exp, mut sd, mut z, mut p, mut pm, mut zero, mut zs) =
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         let mut frac_i = vec![];
-        let total_perms = (opts.perms * groups.len()) as u64;
-        let done = std::sync::atomic::AtomicU64::new(0);
         let mut n_zero = 0;
-        for ((name, rows), sg) in groups.iter().zip(&subgraphs) {
-            let codes: Vec<u32> = rows.iter().map(|&r| lab.codes[r as usize]).collect();
-            let tick = || {
-                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                progress("enrichment", d, total_perms);
-            };
-            let e = nhood_enrichment(sg, &codes, t, opts.perms, opts.seed, &tick);
+        for ((name, _), e) in groups.iter().zip(enrichments) {
             let rn = row_normalise(&e.observed, t);
             for a in 0..t {
                 for b in 0..t {
@@ -756,6 +741,48 @@ pub fn run_stats(
         )));
     }
     Ok(summary)
+}
+
+/// Writes `neighborhoods.parquet`: every cell's neighbourhood composition (counts and fractions over
+/// `hops` graph steps), from the deconvolved proportions when given, else from the labels. Long form,
+/// written in chunks of cells so memory and string offsets stay bounded at any size.
+fn write_neighborhoods(
+    graph: &NeighborGraph,
+    cells: &CellTable,
+    lab: &Labels,
+    proportions: Option<&(Vec<String>, Vec<f64>)>,
+    hops: usize,
+    out: &OutputDir,
+    prov: &Provenance,
+) -> Result<()> {
+    let (comp_names, membership) = match proportions {
+        Some((names, m)) => (names.clone(), m.clone()),
+        None => (lab.names.clone(), label_membership(&lab.codes, lab.names.len())),
+    };
+    let nt = comp_names.len();
+    let counts = neighborhood_counts(graph, &membership, nt, hops);
+    let frac = fractions(&counts, nt);
+    let n = cells.len();
+    let mut sink = ParquetSink::create(
+        &out.path(files::NEIGHBORHOODS),
+        schema::neighborhoods_schema(),
+        prov,
+        &kv_types(&comp_names),
+    )?;
+    for a in (0..n).step_by(NEIGHBORHOOD_CHUNK) {
+        let b = (a + NEIGHBORHOOD_CHUNK).min(n);
+        sink.write(&batch_with_schema(
+            schema::neighborhoods_schema(),
+            vec![
+                repeated_strings(&cells.cell_id[a..b], nt),
+                repeated_strings(&cells.sample[a..b], nt),
+                cycled_strings(&comp_names, b - a),
+                arc(Float64Array::from(counts[a * nt..b * nt].to_vec())),
+                arc(Float64Array::from(frac[a * nt..b * nt].to_vec())),
+            ],
+        )?)?;
+    }
+    sink.finish()
 }
 
 fn radii_for(opts: &StatsOptions, pts: &[[f64; 2]]) -> Result<Vec<f64>> {
