@@ -80,9 +80,11 @@ pub struct Autocorr {
 }
 
 impl AutocorrWeights {
-    /// Row-normalises the weights of `g` and computes S0, S1, S2.
+    /// Row-normalises the weights of `g` and computes S0, S1, S2, on the graph renumbered for locality
+    /// (the sums do not depend on the numbering; there the reverse-edge lookups of S1 stay in cache).
     pub fn new(g: &NeighborGraph) -> Self {
-        let mut graph = g.clone();
+        let mut local = LocalGraph::new(g);
+        let graph = &mut local.graph;
         for i in 0..graph.n {
             let (s, e) = (graph.indptr[i] as usize, graph.indptr[i + 1] as usize);
             let sum: f64 = graph.weights[s..e].iter().map(|w| w.abs()).sum();
@@ -90,6 +92,7 @@ impl AutocorrWeights {
                 graph.weights[s..e].iter_mut().for_each(|w| *w /= sum);
             }
         }
+        let graph = &local.graph;
         let n = graph.n;
         let s0: f64 = graph.weights.iter().sum();
         // S1 by rows in parallel, reduced in row-chunk order (the same sum for any thread count).
@@ -99,7 +102,7 @@ impl AutocorrWeights {
                 let mut s1 = 0.0;
                 for i in c * CHUNK..((c + 1) * CHUNK).min(n) {
                     for (&j, &w) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
-                        let back = reverse_weight(&graph, j as usize, i as u32);
+                        let back = reverse_weight(graph, j as usize, i as u32);
                         s1 += (w + back).powi(2);
                         if back == 0.0 {
                             // The ordered pair (j, i) has no edge of its own: it contributes (0 + w)^2.
@@ -120,7 +123,7 @@ impl AutocorrWeights {
             }
         }
         let s2 = row.iter().zip(&col).map(|(r, c)| (r + c).powi(2)).sum();
-        AutocorrWeights { local: LocalGraph::new(&graph), s0, s1, s2 }
+        AutocorrWeights { local, s0, s1, s2 }
     }
 
     /// Moran's I and Geary's C (NaN when x is constant).

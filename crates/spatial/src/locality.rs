@@ -7,10 +7,11 @@
 //! reads mostly hit the cache. Sums over the renumbered graph equal those over the original for
 //! correspondingly renumbered node values (up to the order of floating-point additions).
 
+use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
 
 /// A graph's neighbour lists (and weights) with its nodes renumbered in breadth-first order, component by
-/// component from the lowest unvisited node.
+/// component from the lowest unvisited node; each row sorted by the new neighbour ids.
 #[derive(Debug, Clone)]
 pub struct LocalGraph {
     /// `order[new] = old`.
@@ -43,22 +44,32 @@ impl LocalGraph {
                 }
             }
         }
-        let mut r = NeighborGraph {
+        // Rows rebuilt in parallel (rayon keeps their order), each sorted by new neighbour id like the rows
+        // of every `NeighborGraph`, so binary searches for reverse edges work on the renumbered graph too.
+        let edges: Vec<(u32, f64, f64)> = order
+            .par_iter()
+            .flat_map_iter(|&old| {
+                let (s, e) = (g.indptr[old as usize] as usize, g.indptr[old as usize + 1] as usize);
+                let mut row: Vec<(u32, f64, f64)> =
+                    (s..e).map(|k| (new_of[g.neighbors[k] as usize], g.distances[k], g.weights[k])).collect();
+                row.sort_unstable_by_key(|r| r.0);
+                row
+            })
+            .collect();
+        let mut indptr = Vec::with_capacity(n + 1);
+        indptr.push(0u64);
+        for &old in &order {
+            let degree = g.indptr[old as usize + 1] - g.indptr[old as usize];
+            indptr.push(indptr[indptr.len() - 1] + degree);
+        }
+        let r = NeighborGraph {
             n,
-            indptr: Vec::with_capacity(n + 1),
-            neighbors: Vec::with_capacity(g.n_edges()),
-            distances: Vec::with_capacity(g.n_edges()),
-            weights: Vec::with_capacity(g.n_edges()),
+            indptr,
+            neighbors: edges.par_iter().map(|e| e.0).collect(),
+            distances: edges.par_iter().map(|e| e.1).collect(),
+            weights: edges.par_iter().map(|e| e.2).collect(),
             directed: g.directed,
         };
-        r.indptr.push(0);
-        for &old in &order {
-            let (s, e) = (g.indptr[old as usize] as usize, g.indptr[old as usize + 1] as usize);
-            r.neighbors.extend(g.neighbors[s..e].iter().map(|&j| new_of[j as usize]));
-            r.distances.extend_from_slice(&g.distances[s..e]);
-            r.weights.extend_from_slice(&g.weights[s..e]);
-            r.indptr.push(r.neighbors.len() as u64);
-        }
         LocalGraph { order, graph: r }
     }
 
@@ -91,9 +102,18 @@ mod tests {
         assert_eq!(l.order, vec![0, 3, 1, 2]);
         for new in 0..4 {
             let old = l.order[new] as usize;
-            let mapped: Vec<u32> = l.graph.neighbors_of(new).iter().map(|&j| l.order[j as usize]).collect();
-            assert_eq!(mapped, g.neighbors_of(old));
-            assert_eq!(l.graph.weights_of(new), g.weights_of(old));
+            assert!(l.graph.neighbors_of(new).is_sorted(), "row {new} not sorted");
+            let mut mapped: Vec<(u32, f64)> = l
+                .graph
+                .neighbors_of(new)
+                .iter()
+                .zip(l.graph.weights_of(new))
+                .map(|(&j, &w)| (l.order[j as usize], w))
+                .collect();
+            mapped.sort_by_key(|m| m.0);
+            let want: Vec<(u32, f64)> =
+                g.neighbors_of(old).iter().copied().zip(g.weights_of(old).iter().copied()).collect();
+            assert_eq!(mapped, want);
         }
         assert_eq!(l.renumber(&[10, 11, 12, 13]), vec![10, 13, 11, 12]);
     }
