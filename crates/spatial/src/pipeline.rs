@@ -755,9 +755,9 @@ fn write_neighborhoods(
     out: &OutputDir,
     prov: &Provenance,
 ) -> Result<()> {
-    let (comp_names, membership) = match proportions {
-        Some((names, m)) => (names.clone(), m.clone()),
-        None => (lab.names.clone(), label_membership(&lab.codes, lab.names.len())),
+    let (comp_names, membership): (&[String], std::borrow::Cow<[f64]>) = match proportions {
+        Some((names, m)) => (names, m.as_slice().into()),
+        None => (&lab.names, label_membership(&lab.codes, lab.names.len()).into()),
     };
     let nt = comp_names.len();
     let counts = neighborhood_counts(graph, &membership, nt, hops);
@@ -767,7 +767,7 @@ fn write_neighborhoods(
         &out.path(files::NEIGHBORHOODS),
         schema::neighborhoods_schema(),
         prov,
-        &kv_types(&comp_names),
+        &kv_types(comp_names),
     )?;
     for a in (0..n).step_by(NEIGHBORHOOD_CHUNK) {
         let b = (a + NEIGHBORHOOD_CHUNK).min(n);
@@ -776,7 +776,7 @@ fn write_neighborhoods(
             vec![
                 repeated_strings(&cells.cell_id[a..b], nt),
                 repeated_strings(&cells.sample[a..b], nt),
-                cycled_strings(&comp_names, b - a),
+                cycled_strings(comp_names, b - a),
                 arc(Float64Array::from(counts[a * nt..b * nt].to_vec())),
                 arc(Float64Array::from(frac[a * nt..b * nt].to_vec())),
             ],
