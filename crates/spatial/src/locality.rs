@@ -10,6 +10,9 @@
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
 
+/// Rows per block of the parallel row assembly in [`LocalGraph::new`].
+const ROWS_PER_BLOCK: usize = 8192;
+
 /// A graph's neighbour lists (and weights) with its nodes renumbered in breadth-first order, component by
 /// component from the lowest unvisited node; each row sorted by the new neighbour ids.
 #[derive(Debug, Clone)]
@@ -44,32 +47,47 @@ impl LocalGraph {
                 }
             }
         }
-        // Rows rebuilt in parallel (rayon keeps their order), each sorted by new neighbour id like the rows
-        // of every `NeighborGraph`, so binary searches for reverse edges work on the renumbered graph too.
-        let edges: Vec<(u32, f64, f64)> = order
-            .par_iter()
-            .flat_map_iter(|&old| {
-                let (s, e) = (g.indptr[old as usize] as usize, g.indptr[old as usize + 1] as usize);
-                let mut row: Vec<(u32, f64, f64)> =
-                    (s..e).map(|k| (new_of[g.neighbors[k] as usize], g.distances[k], g.weights[k])).collect();
-                row.sort_unstable_by_key(|r| r.0);
-                row
-            })
-            .collect();
         let mut indptr = Vec::with_capacity(n + 1);
         indptr.push(0u64);
         for &old in &order {
             let degree = g.indptr[old as usize + 1] - g.indptr[old as usize];
             indptr.push(indptr[indptr.len() - 1] + degree);
         }
-        let r = NeighborGraph {
-            n,
-            indptr,
-            neighbors: edges.par_iter().map(|e| e.0).collect(),
-            distances: edges.par_iter().map(|e| e.1).collect(),
-            weights: edges.par_iter().map(|e| e.2).collect(),
-            directed: g.directed,
-        };
+        // Rows rebuilt in parallel, in blocks written straight into the new arrays, each row sorted by new
+        // neighbour id like the rows of every `NeighborGraph`, so binary searches for reverse edges work on
+        // the renumbered graph too.
+        let n_edges = g.neighbors.len();
+        let mut neighbors = vec![0u32; n_edges];
+        let mut distances = vec![0f64; n_edges];
+        let mut weights = vec![0f64; n_edges];
+        let mut blocks = Vec::with_capacity(n / ROWS_PER_BLOCK + 1);
+        let (mut nb, mut di, mut we) = (&mut neighbors[..], &mut distances[..], &mut weights[..]);
+        for first in (0..n).step_by(ROWS_PER_BLOCK) {
+            let last = (first + ROWS_PER_BLOCK).min(n);
+            let len = (indptr[last] - indptr[first]) as usize;
+            let (nb_block, nb_rest) = std::mem::take(&mut nb).split_at_mut(len);
+            let (di_block, di_rest) = std::mem::take(&mut di).split_at_mut(len);
+            let (we_block, we_rest) = std::mem::take(&mut we).split_at_mut(len);
+            blocks.push((first..last, nb_block, di_block, we_block));
+            (nb, di, we) = (nb_rest, di_rest, we_rest);
+        }
+        blocks.into_par_iter().for_each(|(rows, nb, di, we)| {
+            let mut row: Vec<(u32, usize)> = Vec::new();
+            let mut at = 0;
+            for &old in &order[rows] {
+                let (s, e) = (g.indptr[old as usize] as usize, g.indptr[old as usize + 1] as usize);
+                row.clear();
+                row.extend((s..e).map(|k| (new_of[g.neighbors[k] as usize], k)));
+                row.sort_unstable();
+                for &(j, k) in &row {
+                    nb[at] = j;
+                    di[at] = g.distances[k];
+                    we[at] = g.weights[k];
+                    at += 1;
+                }
+            }
+        });
+        let r = NeighborGraph { n, indptr, neighbors, distances, weights, directed: g.directed };
         LocalGraph { order, graph: r }
     }
 
