@@ -325,13 +325,22 @@ impl RowValues<'_> {
 #[derive(Debug, Clone)]
 pub struct Log1pScaled {
     scale: f64,
+    /// Bit `k` set: `table[k]` holds `ln(1 + k * scale)` (a new scale clears the mask, not the table).
+    filled: u64,
     table: [f64; 64],
 }
 
 impl Log1pScaled {
     /// A cache for one cell's scale factor.
     pub fn new(scale: f64) -> Self {
-        Log1pScaled { scale, table: [f64::NAN; 64] }
+        Log1pScaled { scale, filled: 0, table: [0.0; 64] }
+    }
+
+    /// Starts over for another cell's scale factor, in place (no table to clear).
+    #[inline]
+    pub fn reset(&mut self, scale: f64) {
+        self.scale = scale;
+        self.filled = 0;
     }
 
     /// `ln(1 + v * scale)`.
@@ -339,11 +348,11 @@ impl Log1pScaled {
     pub fn get(&mut self, v: f64) -> f64 {
         let k = v as usize;
         if k < 64 && k as f64 == v {
-            let slot = &mut self.table[k];
-            if slot.is_nan() {
-                *slot = (v * self.scale).ln_1p();
+            if self.filled & (1 << k) == 0 {
+                self.table[k] = (v * self.scale).ln_1p();
+                self.filled |= 1 << k;
             }
-            *slot
+            self.table[k]
         } else {
             (v * self.scale).ln_1p()
         }
@@ -359,6 +368,11 @@ mod tests {
         let mut c = Log1pScaled::new(37.5);
         for v in [1.0, 2.0, 1.0, 63.0, 64.0, 2.5, 0.0, 1000.0] {
             assert_eq!(c.get(v).to_bits(), (v * 37.5f64).ln_1p().to_bits(), "{v}");
+        }
+        // A reset forgets the previous scale's values.
+        c.reset(0.25);
+        for v in [1.0, 2.0, 63.0, 0.0] {
+            assert_eq!(c.get(v).to_bits(), (v * 0.25f64).ln_1p().to_bits(), "{v}");
         }
     }
 

@@ -48,19 +48,20 @@ pub fn lognorm(count: f64, scale: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub struct GeneMeans {
     sum: Vec<f64>,
+    log: Log1pScaled,
 }
 
 impl GeneMeans {
     /// Zero sums for `n_genes` genes.
     pub fn new(n_genes: usize) -> Self {
-        GeneMeans { sum: vec![0.0; n_genes] }
+        GeneMeans { sum: vec![0.0; n_genes], log: Log1pScaled::new(1.0) }
     }
 
     /// Adds one cell: its non-zero `genes`, their `values` and the cell's scale factor.
     pub fn add_row(&mut self, genes: &[u32], values: &[f64], scale: f64) {
-        let mut log = Log1pScaled::new(scale);
+        self.log.reset(scale);
         for (&g, &v) in genes.iter().zip(values) {
-            self.sum[g as usize] += log.get(v);
+            self.sum[g as usize] += self.log.get(v);
         }
     }
 

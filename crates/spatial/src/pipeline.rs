@@ -270,7 +270,7 @@ impl LogCell {
     fn log1p(&mut self, cell: u32, v: f64, scale: &[f64]) -> f64 {
         if self.cell != cell {
             self.cell = cell;
-            self.cache = Log1pScaled::new(scale[cell as usize]);
+            self.cache.reset(scale[cell as usize]);
         }
         self.cache.get(v)
     }
