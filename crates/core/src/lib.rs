@@ -32,6 +32,7 @@ pub mod parquet_io;
 pub mod programs;
 pub mod provenance;
 pub mod schema;
+pub mod seed;
 
 pub use error::{Error, Result};
 

@@ -16,6 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use tmescope_core::counts::CsrCounts;
+use tmescope_core::seed::GOLDEN_GAMMA;
 use tmescope_core::{Error, Result};
 
 /// Options of [`build_profiles`].
@@ -122,7 +123,7 @@ pub fn build_profiles(
             continue;
         }
         let cells = if cells.len() > opts.max_cells_per_type {
-            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ (t as u64).wrapping_mul(GOLDEN_GAMMA));
             let mut pick: Vec<usize> =
                 sample(&mut rng, cells.len(), opts.max_cells_per_type).into_iter().map(|j| cells[j]).collect();
             pick.sort_unstable();

@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tmescope_core::counts::CsrCounts;
 use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
+use tmescope_core::seed::GOLDEN_GAMMA;
 
 /// Abundance patterns of the Spotless benchmark used here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -191,7 +192,7 @@ pub fn synthesize(
     let mut region = Vec::with_capacity(opts.n_spots);
     let mut acc = vec![0.0f64; counts.n_cols];
     for s in 0..opts.n_spots {
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (s as u64 + 1));
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed.wrapping_mul(GOLDEN_GAMMA) ^ (s as u64 + 1));
         let r = s * opts.n_regions / opts.n_spots.max(1);
         region.push(r);
         let n_cells = rng.random_range(opts.min_cells..=opts.max_cells);

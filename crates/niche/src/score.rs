@@ -1,4 +1,5 @@
-//! Per-cell gene-program scores, graph smoothing and Getis-Ord Gi* hotspots.
+//! Per-cell gene-program scores and their graph smoothing (their Getis-Ord Gi* hotspots come from
+//! `tmescope_spatial::hotspots::gi_star_z`, NaN where undefined).
 //!
 //! - [`GeneMeans`]: mean of every gene over all cells of the normalised matrix (counts scaled to
 //!   `target_sum` per cell, then `ln(1 + x)`, as scanpy's `normalize_total` + `log1p`). The normalised
@@ -13,14 +14,13 @@
 //!   ranks above `max_rank` set to `max_rank + 1`, and `1 - U / (n * max_rank)` with the Mann-Whitney
 //!   `U = sum(ranks) - n (n + 1) / 2`, clamped to [0, 1]. O(nnz log(nnz per cell)).
 //! - [`smooth`]: weighted mean over the cell and its graph neighbours. O(edges).
-//! - [`getis_ord_gi_star`]: Getis & Ord (1992) Gi* in its standardised form with self-weight 1. O(edges).
 
-use crate::stats;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tmescope_core::counts::Log1pScaled;
 use tmescope_core::graph::NeighborGraph;
+use tmescope_core::seed::{mix64, GOLDEN_GAMMA};
 
 /// Per-cell scale factors `target_sum / total` (0 for empty cells, which stay 0 as in scanpy).
 pub fn normalisation_scale(totals: &[f64], target_sum: f64) -> Vec<f64> {
@@ -92,12 +92,9 @@ pub fn expression_bins(means: &[f64], n_bins: usize) -> Vec<u64> {
     rank.iter().map(|&r| (r as u64).checked_div(n_items).unwrap_or(0)).collect()
 }
 
-/// Mixes a seed with an item index (splitmix64), so each item has its own random stream.
+/// Mixes a seed with an item index (SplitMix64's finaliser), so each item has its own random stream.
 pub fn item_seed(seed: u64, item: u64) -> u64 {
-    let mut z = seed ^ item.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    mix64(seed ^ item.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA))
 }
 
 /// scanpy's control genes for `signature` given the gene `bins`; `rng_item` selects the random stream.
@@ -234,38 +231,6 @@ pub fn smooth(graph: &NeighborGraph, x: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Getis-Ord Gi* z-scores (standardised form, self-weight 1):
-/// `Z_i = (sum_j w_ij y_j - ybar W_i) / (s sqrt((n sum_j w_ij^2 - W_i^2) / (n - 1)))`, `s` the
-/// population standard deviation. NaN where the denominator is zero (constant scores).
-pub fn getis_ord_gi_star(graph: &NeighborGraph, y: &[f64]) -> Vec<f64> {
-    let n = y.len() as f64;
-    let mean = y.iter().sum::<f64>() / n;
-    let s = (y.iter().map(|v| v * v).sum::<f64>() / n - mean * mean).max(0.0).sqrt();
-    (0..graph.n)
-        .into_par_iter()
-        .map(|i| {
-            let (mut wy, mut wsum, mut w2) = (y[i], 1.0, 1.0);
-            for (&j, &wij) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
-                wy += wij * y[j as usize];
-                wsum += wij;
-                w2 += wij * wij;
-            }
-            let den = s * ((n * w2 - wsum * wsum) / (n - 1.0)).max(0.0).sqrt();
-            if den > 0.0 && den.is_finite() {
-                (wy - mean * wsum) / den
-            } else {
-                f64::NAN
-            }
-        })
-        .collect()
-}
-
-/// Two-sided normal p-values of Gi* z-scores, BH-corrected across cells.
-pub fn hotspot_q(z: &[f64]) -> Vec<f64> {
-    let p: Vec<f64> = z.par_iter().map(|&z| stats::normal_two_sided_p(z)).collect();
-    stats::bh(&p)
-}
-
 /// Z-scores a vector (population sd); constant vectors become zeros.
 pub fn zscore(x: &[f64]) -> Vec<f64> {
     let n = x.len().max(1) as f64;
@@ -391,7 +356,7 @@ mod tests {
             e.push((i + 1, i, 1.0, 1.0));
         }
         let g = NeighborGraph::from_edges(6, e, false);
-        let z = getis_ord_gi_star(&g, &[5.0, 5.0, 4.0, 0.0, 0.0, 0.0]);
+        let z = tmescope_spatial::hotspots::gi_star_z(&g, &[5.0, 5.0, 4.0, 0.0, 0.0, 0.0]);
         assert!(z[0] > 1.0 && z[5] < -1.0, "{z:?}");
         let sm = smooth(&g, &[3.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
         assert!((sm[0] - 1.5).abs() < 1e-12 && (sm[1] - 1.0).abs() < 1e-12);

@@ -24,6 +24,7 @@ use tmescope_core::parquet_io::{arc, batch_with_schema, ParquetSink, Table};
 use tmescope_core::provenance::Provenance;
 use tmescope_core::schema::niche as schema;
 use tmescope_core::{Error, Result};
+use tmescope_spatial::hotspots::{gi_star_z, z_to_p_q};
 
 /// File names written by the stages.
 pub const PROGRAMS_FILE: &str = "programs.parquet";
@@ -273,8 +274,8 @@ pub fn run_score(
         let (sm, z, q) = match &graph {
             Some(g) => {
                 let sm = score::smooth(g, s);
-                let z = score::getis_ord_gi_star(g, s);
-                let q = score::hotspot_q(&z);
+                let z = gi_star_z(g, s);
+                let (_, q) = z_to_p_q(&z);
                 if name == RESISTANCE {
                     resistance_hot = Some((0..n).filter(|&i| z[i] > 0.0 && q[i] < 0.05).count());
                 }

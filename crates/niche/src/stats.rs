@@ -6,15 +6,7 @@
 //! beta function by Lentz's continued fraction. All functions are O(n) or O(n log n) in their input.
 
 // The normal tail is shared with the spatial statistics.
-pub use tmescope_spatial::stats::{erfc, normal_sf};
-
-/// Two-sided normal p-value of a z-score; NaN stays NaN.
-pub fn normal_two_sided_p(z: f64) -> f64 {
-    if z.is_nan() {
-        return f64::NAN;
-    }
-    (2.0 * normal_sf(z.abs())).min(1.0)
-}
+pub use tmescope_spatial::stats::{erfc, normal_sf, normal_two_sided_p};
 
 /// Benjamini-Hochberg q-values (NaN p-values stay NaN), shared with the spatial statistics.
 pub use tmescope_spatial::stats::benjamini_hochberg as bh;

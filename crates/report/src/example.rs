@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tmescope_core::parquet_io::write_batch;
 use tmescope_core::provenance::Provenance;
+use tmescope_core::seed::{mix64, GOLDEN_GAMMA};
 use tmescope_core::{Error, Result};
 
 /// One sample of the example run.
@@ -35,10 +36,7 @@ pub const PROGRAMS: [&str; 6] =
     ["checkpoint", "hypoxia_buffa", "ifng_response", "m2_tam", "mhc1_antigen_presentation", "tgfb_fibroblast_ftbrs"];
 
 fn mix(seed: u64, i: u64) -> u64 {
-    let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    mix64(seed.wrapping_add(i.wrapping_mul(GOLDEN_GAMMA)))
 }
 
 fn unif(seed: u64, i: u64) -> f64 {

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tmescope_core::output::OutputDir;
+use tmescope_core::seed::{mix64, GOLDEN_GAMMA};
 use tmescope_core::{Error, Result};
 
 /// Options of the report.
@@ -75,12 +76,9 @@ fn colours(p: &Palette, names: &[String]) -> Vec<RGBColor> {
     names.iter().map(|n| p.color(n)).collect()
 }
 
-/// SplitMix64: a per-cell pseudo-random key, independent of thread count and of other cells.
+/// SplitMix64's finaliser: a per-cell pseudo-random key, independent of thread count and of other cells.
 fn mix(seed: u64, i: u64) -> u64 {
-    let mut z = seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    mix64(seed ^ i.wrapping_mul(GOLDEN_GAMMA))
 }
 
 /// Indices of the cells to draw: all when there are at most `max`, otherwise a seeded sample stratified

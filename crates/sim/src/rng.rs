@@ -8,6 +8,7 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use tmescope_core::seed::{mix64, splitmix64, GOLDEN_GAMMA};
 
 /// Stream of the per-type expression profiles.
 pub const STREAM_PROFILE: u64 = 1;
@@ -23,14 +24,6 @@ pub const STREAM_EXPRESSION: u64 = 5;
 pub const STREAM_REFERENCE: u64 = 6;
 /// Stream of a patient's random effects.
 pub const STREAM_PATIENT: u64 = 7;
-
-/// The SplitMix64 finaliser: a bijective 64-bit mix.
-pub fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// Hashes a seed with a sequence of identifiers (stream, section, item...).
 pub fn derive_seed(seed: u64, parts: &[u64]) -> u64 {
@@ -64,11 +57,8 @@ impl rand::RngCore for SplitMix64 {
 
     #[inline]
     fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(GOLDEN_GAMMA);
+        mix64(self.state)
     }
 
     fn fill_bytes(&mut self, dst: &mut [u8]) {

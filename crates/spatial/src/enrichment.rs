@@ -8,7 +8,7 @@
 //! and set `sd_zero` (scverse/squidpy#426). On directed kNN graphs `z` is asymmetric, which confuses users
 //! (scverse/squidpy#557), so `z_symmetric` scores the unordered pair `{a, b}` as well.
 //!
-//! Permutation `p` draws from `ChaCha8Rng::seed_from_u64(seed ^ splitmix(p))`, so every permutation is the
+//! Permutation `p` draws from `ChaCha8Rng::seed_from_u64(seed ^ splitmix64(p))`, so every permutation is the
 //! same whatever the number of threads (squidpy's results depended on it, scverse/squidpy#1232). The
 //! permutations run on the graph renumbered in breadth-first order, so that neighbours are close in
 //! memory (a million cells' labels do not fit in a core's cache; the walk then mostly hits it), four at a
@@ -24,6 +24,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
+use tmescope_core::seed::splitmix64;
 
 /// Result of [`nhood_enrichment`] for `n_types` labels; matrices are row-major `n_types x n_types`
 /// (row = source label `a`, column = neighbour label `b`).
@@ -52,17 +53,9 @@ pub struct Enrichment {
     pub n_perms: usize,
 }
 
-/// A 64-bit mix (SplitMix64's finaliser) so neighbouring permutation indices give unrelated seeds.
-pub fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
 /// The RNG of item `index` (a permutation, a gene) under `seed`.
 pub fn item_rng(seed: u64, index: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed ^ splitmix(index))
+    ChaCha8Rng::seed_from_u64(seed ^ splitmix64(index))
 }
 
 /// Shuffles `v` in place (Fisher-Yates with Lemire's unbiased bounded integers).

@@ -10,16 +10,20 @@
 //!
 //! Cost: O(n + E).
 
-use crate::stats::{benjamini_hochberg, normal_sf};
+use crate::stats::{benjamini_hochberg, normal_two_sided_p};
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
 
-/// Gi* z-score of every cell of `graph` for the values `values` (one per node, finite).
+/// Gi* z-score of every cell of `graph` for the values `values` (one per node, finite); 0 where the
+/// denominator is 0 (the `stats` output).
 pub fn getis_ord_gi_star(graph: &NeighborGraph, values: &[f64]) -> Vec<f64> {
+    gi_star_z(graph, values).into_iter().map(|z| if z.is_nan() { 0.0 } else { z }).collect()
+}
+
+/// [`getis_ord_gi_star`] with NaN where the denominator is 0 (constant values, fewer than two cells), so
+/// that "undefined" stays distinguishable from "no cluster" (program scores in `score`).
+pub fn gi_star_z(graph: &NeighborGraph, values: &[f64]) -> Vec<f64> {
     let n = graph.n as f64;
-    if graph.n < 2 {
-        return vec![0.0; graph.n];
-    }
     let mean = values.iter().sum::<f64>() / n;
     let s = (values.iter().map(|v| v * v).sum::<f64>() / n - mean * mean).max(0.0).sqrt();
     (0..graph.n)
@@ -38,7 +42,7 @@ pub fn getis_ord_gi_star(graph: &NeighborGraph, values: &[f64]) -> Vec<f64> {
             if den > 0.0 && den.is_finite() {
                 (wy - mean * wsum) / den
             } else {
-                0.0
+                f64::NAN
             }
         })
         .collect()
@@ -46,8 +50,7 @@ pub fn getis_ord_gi_star(graph: &NeighborGraph, values: &[f64]) -> Vec<f64> {
 
 /// Two-sided normal p-values of z-scores and their Benjamini-Hochberg q-values.
 pub fn z_to_p_q(z: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let p: Vec<f64> =
-        z.iter().map(|&z| if z.is_nan() { f64::NAN } else { (2.0 * normal_sf(z.abs())).min(1.0) }).collect();
+    let p: Vec<f64> = z.par_iter().map(|&z| normal_two_sided_p(z)).collect();
     let q = benjamini_hochberg(&p);
     (p, q)
 }
@@ -85,6 +88,8 @@ mod tests {
     #[test]
     fn constant_values_give_zero() {
         assert_eq!(getis_ord_gi_star(&path(4), &[2.0; 4]), vec![0.0; 4]);
+        assert!(gi_star_z(&path(4), &[2.0; 4]).iter().all(|z| z.is_nan()));
+        assert!(gi_star_z(&path(1), &[2.0]).iter().all(|z| z.is_nan()));
         let (p, q) = z_to_p_q(&[0.0, 3.0]);
         assert!((p[0] - 1.0).abs() < 1e-7 && q[1] < 0.01);
     }

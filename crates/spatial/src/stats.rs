@@ -8,6 +8,14 @@ pub fn normal_sf(z: f64) -> f64 {
     0.5 * erfc(z / std::f64::consts::SQRT_2)
 }
 
+/// Two-sided normal p-value of a z-score; NaN stays NaN.
+pub fn normal_two_sided_p(z: f64) -> f64 {
+    if z.is_nan() {
+        return f64::NAN;
+    }
+    (2.0 * normal_sf(z.abs())).min(1.0)
+}
+
 /// The complementary error function.
 pub fn erfc(x: f64) -> f64 {
     let z = x.abs();
