@@ -182,10 +182,7 @@ pub fn fit_doublet(
     ws: &mut SpotWorkspace,
 ) -> DoubletResult {
     let full = fit_full(mu, n_types, y, n_umi, table, ws);
-    let mut cand: Vec<usize> = (0..n_types).filter(|&k| full.weights[k] > opts.candidate_weight).collect();
-    if cand.is_empty() {
-        cand = (0..n_types.min(3)).collect();
-    }
+    let mut cand = candidate_types(&full.weights, opts);
     if cand.len() == 1 {
         cand.push(if cand[0] == 0 { 1 } else { 0 });
     }
@@ -280,6 +277,17 @@ pub struct MultiResult {
     pub score: f64,
 }
 
+/// The candidate types of doublet and multi mode: those with full-fit weight above
+/// `opts.candidate_weight`, or the first three types when none is.
+fn candidate_types(weights: &[f64], opts: &ModeOptions) -> Vec<usize> {
+    let cand: Vec<usize> = (0..weights.len()).filter(|&k| weights[k] > opts.candidate_weight).collect();
+    if cand.is_empty() {
+        (0..weights.len().min(3)).collect()
+    } else {
+        cand
+    }
+}
+
 /// Multi mode: greedily add candidate types while the NLL improves by more than the doublet
 /// threshold, up to `max_multi_types`.
 pub fn fit_multi(
@@ -292,10 +300,7 @@ pub fn fit_multi(
     ws: &mut SpotWorkspace,
 ) -> MultiResult {
     let full = fit_full(mu, n_types, y, n_umi, table, ws);
-    let mut cand: Vec<usize> = (0..n_types).filter(|&k| full.weights[k] > opts.candidate_weight).collect();
-    if cand.is_empty() {
-        cand = (0..n_types.min(3)).collect();
-    }
+    let cand = candidate_types(&full.weights, opts);
     let mut chosen: Vec<usize> = Vec::new();
     let mut current = f64::INFINITY;
     let mut trial = Vec::with_capacity(opts.max_multi_types);
