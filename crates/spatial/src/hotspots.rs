@@ -6,7 +6,9 @@
 //! `ybar` the mean and `s` the population standard deviation of `y` over the `n` cells of the sample.
 //! A large positive `Z_i` marks a cluster of high values (hotspot), a large negative one a cluster of low
 //! values (coldspot). Where the denominator is 0 (constant `y`, or a cell linked to every other cell) the
-//! z-score is 0. Two-sided p-values from the normal distribution, Benjamini-Hochberg across cells.
+//! z-score is undefined: [`gi_star_z`] returns NaN (what `score` writes), [`getis_ord_gi_star`] 0 (what
+//! `stats --hotspots` writes). Two-sided p-values from the normal distribution, Benjamini-Hochberg across
+//! cells. Both stages call this module.
 //!
 //! Cost: O(n + E).
 
