@@ -29,6 +29,7 @@ pub mod error;
 pub mod graph;
 pub mod output;
 pub mod parquet_io;
+pub mod permute;
 pub mod programs;
 pub mod provenance;
 pub mod schema;

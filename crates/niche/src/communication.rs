@@ -28,13 +28,10 @@
 //!
 //! Cost per permutation: O(sum over cells of types held x distinct neighbour types x expressed pair genes).
 
-use crate::score::item_seed;
 use crate::stats::bh;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
+use tmescope_core::permute::{shuffle, PermutationRng};
 use tmescope_spatial::locality::LocalGraph;
 
 /// Sparse expression of the genes used by the pairs: CSR over cells, local gene ids.
@@ -282,11 +279,11 @@ fn contact_stats(
 }
 
 /// `values` with the entries of each member list shuffled among themselves (one shuffle per list, in order).
-fn shuffled_within<T: Copy>(values: &[T], members: &[Vec<usize>], rng: &mut ChaCha8Rng) -> Vec<T> {
+fn shuffled_within<T: Copy>(values: &[T], members: &[Vec<usize>], rng: &mut PermutationRng) -> Vec<T> {
     let mut out = values.to_vec();
     for m in members {
         let mut l: Vec<T> = m.iter().map(|&i| values[i]).collect();
-        l.shuffle(rng);
+        shuffle(&mut l, rng);
         for (&i, v) in m.iter().zip(l) {
             out[i] = v;
         }
@@ -386,7 +383,7 @@ pub fn communicate(
     // Contact statistics with the compositions shuffled within each niche by `rng` (none: observed).
     // Labels are shuffled as they are; proportions through the order of their rows. Either way the same
     // draws give the same permutation. `st` is the caller's buffer, reused across permutations.
-    let stats_of = |rng: Option<&mut ChaCha8Rng>, st: &mut ContactStats| match &one_hot {
+    let stats_of = |rng: Option<&mut PermutationRng>, st: &mut ContactStats| match &one_hot {
         Some(labels) => {
             let placed = match rng {
                 Some(rng) => shuffled_within(labels, &members, rng),
@@ -423,7 +420,7 @@ pub fn communicate(
     let exceed: Vec<u64> = (0..params.perms as u64)
         .into_par_iter()
         .map_init(buffer, |st, r| {
-            let mut rng = ChaCha8Rng::seed_from_u64(item_seed(params.seed, r));
+            let mut rng = PermutationRng::new(params.seed, r);
             stats_of(Some(&mut rng), st);
             scores(st, &keys, pairs, t, g, params.threshold)
                 .iter()

@@ -5,12 +5,13 @@
 //! patchy cell types; 100 gene-like features vary smoothly in space. Prints one line per step with the wall
 //! time and, at the end, the peak resident memory of the process.
 
+use rand::SeedableRng;
 use std::path::Path;
 use std::time::Instant;
 use tmescope_spatial::autocorr::AutocorrWeights;
 use tmescope_spatial::build::{build_graph, GraphKind};
 use tmescope_spatial::cooccurrence::{co_occurrence, even_radii};
-use tmescope_spatial::enrichment::{item_rng, nhood_enrichment};
+use tmescope_spatial::enrichment::nhood_enrichment;
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -26,7 +27,7 @@ fn main() {
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let with_cooc = args.iter().any(|a| a == "--cooccurrence");
     let side = (n as f64 * 100.0).sqrt();
-    let mut rng = item_rng(42, 0);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     use rand::Rng;
     let x: Vec<f64> = (0..n).map(|_| rng.random::<f64>() * side).collect();
     let y: Vec<f64> = (0..n).map(|_| rng.random::<f64>() * side).collect();

@@ -15,11 +15,11 @@
 //!
 //! Cost: O(E) per feature and permutation, features evaluated 8 at a time; memory O(n + E) per block.
 
-use crate::enrichment::{item_rng, shuffle};
 use crate::locality::LocalGraph;
 use crate::stats::one_sided_p;
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
+use tmescope_core::permute::{shuffle, PermutationRng};
 
 /// Rows per parallel work item of the S1 sum; fixed so that the reduction order does not depend on the
 /// thread count.
@@ -219,7 +219,7 @@ impl AutocorrWeights {
                 let obs = [i_obs, c_obs];
                 let mut larger = [0usize; 2];
                 if n_perms > 0 && i_obs.is_finite() {
-                    let mut rng = item_rng(seed, first_index + fi as u64);
+                    let mut rng = PermutationRng::new(seed, first_index + fi as u64);
                     let mut buf = x.to_vec();
                     for _ in 0..n_perms {
                         shuffle(&mut buf, &mut rng);

@@ -8,23 +8,25 @@
 //! and set `sd_zero` (scverse/squidpy#426). On directed kNN graphs `z` is asymmetric, which confuses users
 //! (scverse/squidpy#557), so `z_symmetric` scores the unordered pair `{a, b}` as well.
 //!
-//! Permutation `p` draws from `ChaCha8Rng::seed_from_u64(seed ^ splitmix64(p))`, so every permutation is the
-//! same whatever the number of threads (squidpy's results depended on it, scverse/squidpy#1232). The
+//! Permutation `p` shuffles the labels with its own stream, `PermutationRng::new(seed, p)`
+//! (`tmescope_core::permute`: xoshiro256++, two Fisher-Yates steps per 64-bit draw), so every permutation is
+//! the same whatever the number of threads (squidpy's results depended on it, scverse/squidpy#1232). The
 //! permutations run on the graph renumbered in breadth-first order, so that neighbours are close in
-//! memory (a million cells' labels do not fit in a core's cache; the walk then mostly hits it), four at a
-//! time: their labels are interleaved per cell, so one pass over the edge list counts all four.
-//!
+//! memory (a million cells' labels do not fit in a core's cache; the walk then mostly hits it), eight at a
+//! time: their labels, one byte each, are packed into one `u64` per cell, so one pass over the edge list and
+//! one load per neighbour count all eight, into per-permutation tables indexed by `(a << S) | b` for labels
+//! of `S` = 4, 6 or 8 bits (up to 16, 64 or 256 labels; more labels are counted one permutation at a time).
+
 //! The analytic expectation is the exact mean of the permutation null: an edge joins two distinct cells,
 //! so `E[observed[a, b]] = E * n_a (n_b - [a = b]) / (N (N - 1))` for `E` edges and `n_a` cells of type `a`.
 //!
-//! Cost: O(n_perms * (N + E)) time, five label arrays per thread plus `n_perms * T^2` counts of memory.
+//! Cost: O(n_perms * (N + E)) time; memory: 16 bytes per cell and eight count tables per thread, plus
+//! `n_perms * T^2` counts.
 
 use crate::locality::LocalGraph;
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tmescope_core::graph::NeighborGraph;
-use tmescope_core::seed::splitmix64;
+use tmescope_core::permute::{shuffle, PermutationRng};
 
 /// Result of [`nhood_enrichment`] for `n_types` labels; matrices are row-major `n_types x n_types`
 /// (row = source label `a`, column = neighbour label `b`).
@@ -53,74 +55,88 @@ pub struct Enrichment {
     pub n_perms: usize,
 }
 
-/// The RNG of item `index` (a permutation, a gene) under `seed`.
-pub fn item_rng(seed: u64, index: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed ^ splitmix64(index))
-}
+/// Permutations counted together in one pass over the graph: their labels (one byte each) are packed into
+/// one `u64` per cell, so the edge list is streamed once per batch and one load fetches a neighbour's label
+/// in every permutation of the batch.
+const LANES: usize = 8;
 
-/// Shuffles `v` in place (Fisher-Yates with Lemire's unbiased bounded integers).
-pub fn shuffle<T>(v: &mut [T], rng: &mut ChaCha8Rng) {
-    for i in (1..v.len()).rev() {
-        let bound = (i + 1) as u64;
-        let j = if bound <= u32::MAX as u64 {
-            let b = bound as u32;
-            let mut m = rng.next_u32() as u64 * b as u64;
-            if (m as u32) < b {
-                let t = b.wrapping_neg() % b;
-                while (m as u32) < t {
-                    m = rng.next_u32() as u64 * b as u64;
-                }
-            }
-            (m >> 32) as usize
-        } else {
-            (rng.next_u64() % bound) as usize
-        };
-        v.swap(i, j);
-    }
-}
-
-/// Labels narrowed to the smallest integer type, so the permuted array stays in cache.
-trait Label: Copy + Send + Sync + Default {
-    fn idx(self) -> usize;
-}
-impl Label for u8 {
-    #[inline]
-    fn idx(self) -> usize {
-        self as usize
-    }
-}
-impl Label for u16 {
-    #[inline]
-    fn idx(self) -> usize {
-        self as usize
-    }
-}
-impl Label for u32 {
-    #[inline]
-    fn idx(self) -> usize {
-        self as usize
-    }
-}
-
-/// Permutations counted together in one pass over the graph: their labels sit side by side
-/// (`[L; LANES]` per cell), so the edge list is streamed once per batch instead of once per permutation
-/// and one load fetches a neighbour's label in every permutation of the batch.
-const LANES: usize = 4;
-
-/// Counts, for each lane `b`, the edges by (source, neighbour) label into `out[b * t * t..(b + 1) * t * t]`.
-#[inline]
-fn count_edges_lanes<L: Label>(g: &LocalGraph, labels: &[[L; LANES]], t: usize, out: &mut [u32]) {
-    let tt = t * t;
-    out.iter_mut().for_each(|c| *c = 0);
-    for (i, li) in labels.iter().enumerate() {
-        let rows: [usize; LANES] = std::array::from_fn(|b| b * tt + li[b].idx() * t);
-        for &j in g.graph.neighbors_of(i) {
-            let lj = &labels[j as usize];
-            for b in 0..LANES {
-                out[rows[b] + lj[b].idx()] += 1;
+/// Counts, for each lane `b`, the edges by (source, neighbour) label into `tables[b][(source << S) |
+/// neighbour]` (`TL = 1 << 2S` entries, so the masked index needs no bounds check).
+fn count_packed<const S: usize, const TL: usize>(g: &NeighborGraph, packed: &[u64], tables: &mut [[u32; TL]]) {
+    tables.iter_mut().for_each(|t| t.fill(0));
+    let Ok(tables): Result<&mut [[u32; TL]; LANES], _> = tables.try_into() else { unreachable!("one table per lane") };
+    for (w, &li) in g.indptr.windows(2).zip(packed) {
+        let src: [usize; LANES] = std::array::from_fn(|b| (((li >> (8 * b)) & 0xff) as usize) << S);
+        for &j in &g.neighbors[w[0] as usize..w[1] as usize] {
+            let lj = packed[j as usize];
+            for (b, table) in tables.iter_mut().enumerate() {
+                table[(src[b] | ((lj >> (8 * b)) & 0xff) as usize) & (TL - 1)] += 1;
             }
         }
     }
+}
+
+/// Every permutation's counts (`n_perms * t * t`, in permutation order) for at most 256 labels of width
+/// `S` bits: batches of [`LANES`] permutations run in parallel, each thread reusing its buffers.
+fn permuted_counts_packed<const S: usize, const TL: usize>(
+    g: &NeighborGraph,
+    labels: &[u8],
+    t: usize,
+    n_perms: usize,
+    seed: u64,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<u32> {
+    let (n, tt) = (labels.len(), t * t);
+    let mut perms = vec![0u32; n_perms * tt];
+    perms.par_chunks_mut(LANES * tt).enumerate().for_each_init(
+        || (vec![0u8; LANES * n], vec![0u64; n], vec![[0u32; TL]; LANES]),
+        |(shuffled, packed, tables), (batch, out)| {
+            let lanes = out.len() / tt;
+            // Each permutation shuffles a compact copy (8x fewer cache lines for the random swaps than
+            // shuffling in the packed buffer); lanes past the last permutation are counted but not read.
+            for (lane, one) in shuffled.chunks_exact_mut(n.max(1)).take(lanes).enumerate() {
+                one.copy_from_slice(labels);
+                shuffle(one, &mut PermutationRng::new(seed, (batch * LANES + lane) as u64));
+            }
+            let lane_labels: [&[u8]; LANES] = std::array::from_fn(|b| &shuffled[b * n..(b + 1) * n]);
+            for (i, p) in packed.iter_mut().enumerate() {
+                *p = u64::from_le_bytes(std::array::from_fn(|b| lane_labels[b][i]));
+            }
+            count_packed::<S, TL>(g, packed, tables);
+            for (o, table) in out.chunks_exact_mut(tt).zip(tables.iter()) {
+                for (a, row) in o.chunks_exact_mut(t).enumerate() {
+                    row.copy_from_slice(&table[a << S..(a << S) + t]);
+                }
+            }
+            (0..lanes).for_each(|_| progress());
+        },
+    );
+    perms
+}
+
+/// Every permutation's counts for more than 256 labels: one permutation at a time.
+fn permuted_counts_wide(
+    g: &NeighborGraph,
+    labels: &[u32],
+    t: usize,
+    n_perms: usize,
+    seed: u64,
+    progress: &(dyn Fn() + Sync),
+) -> Vec<u32> {
+    let tt = t * t;
+    let mut perms = vec![0u32; n_perms * tt];
+    perms.par_chunks_mut(tt.max(1)).enumerate().for_each_init(
+        || labels.to_vec(),
+        |one, (p, out)| {
+            one.copy_from_slice(labels);
+            shuffle(one, &mut PermutationRng::new(seed, p as u64));
+            for (o, c) in out.iter_mut().zip(interaction_counts(g, one, t)) {
+                *o = c as u32;
+            }
+            progress();
+        },
+    );
+    perms
 }
 
 /// The interaction matrix: `counts[a * n_types + b]` = number of edges from label `a` to label `b`
@@ -161,56 +177,25 @@ pub fn nhood_enrichment(
     seed: u64,
     progress: &(dyn Fn() + Sync),
 ) -> Enrichment {
-    if n_types <= 256 {
-        let l: Vec<u8> = labels.iter().map(|&x| x as u8).collect();
-        enrichment_impl(g, &l, labels, n_types, n_perms, seed, progress)
-    } else if n_types <= 65536 {
-        let l: Vec<u16> = labels.iter().map(|&x| x as u16).collect();
-        enrichment_impl(g, &l, labels, n_types, n_perms, seed, progress)
-    } else {
-        enrichment_impl(g, labels, labels, n_types, n_perms, seed, progress)
-    }
-}
-
-fn enrichment_impl<L: Label>(
-    g: &NeighborGraph,
-    labels: &[L],
-    labels32: &[u32],
-    t: usize,
-    n_perms: usize,
-    seed: u64,
-    progress: &(dyn Fn() + Sync),
-) -> Enrichment {
+    let t = n_types;
     let tt = t * t;
-    let observed = interaction_counts(g, labels32, t);
-    // Every permutation's counts, in permutation order; chunks of permutations run in parallel, each
-    // thread reusing one label buffer that is reset before every shuffle. Permutations shuffle the labels
-    // of the breadth-first renumbered graph (a uniform permutation either way).
+    let observed = interaction_counts(g, labels, t);
+    // Permutations shuffle the labels of the breadth-first renumbered graph (a uniform permutation either
+    // way), whose neighbours are close in memory.
     let local = LocalGraph::new(g);
-    let local_labels: Vec<L> = local.renumber(labels);
-    let mut perms = vec![0u32; n_perms * tt];
-    perms.par_chunks_mut(LANES * tt).enumerate().for_each_init(
-        || (local_labels.clone(), vec![[L::default(); LANES]; local_labels.len()], vec![0u32; LANES * tt]),
-        |(one, buf, counts), (batch, out)| {
-            let lanes = out.len() / tt;
-            // Each permutation shuffles a compact copy (4x fewer cache lines for the random swaps than
-            // shuffling in place in the interleaved buffer), then fills its lane.
-            for lane in 0..lanes {
-                one.copy_from_slice(&local_labels);
-                shuffle(one, &mut item_rng(seed, (batch * LANES + lane) as u64));
-                for (b, &v) in buf.iter_mut().zip(one.iter()) {
-                    b[lane] = v;
-                }
-            }
-            count_edges_lanes(&local, buf, t, counts);
-            out.copy_from_slice(&counts[..out.len()]);
-            (0..lanes).for_each(|_| progress());
-        },
-    );
+    let local_labels: Vec<u32> = local.renumber(labels);
+    let bytes = || local_labels.iter().map(|&x| x as u8).collect::<Vec<u8>>();
+    let lg = &local.graph;
+    let perms = match t {
+        0..=16 => permuted_counts_packed::<4, 256>(lg, &bytes(), t, n_perms, seed, progress),
+        17..=64 => permuted_counts_packed::<6, 4096>(lg, &bytes(), t, n_perms, seed, progress),
+        65..=256 => permuted_counts_packed::<8, 65536>(lg, &bytes(), t, n_perms, seed, progress),
+        _ => permuted_counts_wide(lg, &local_labels, t, n_perms, seed, progress),
+    };
     let n = g.n as f64;
     let e = g.n_edges() as f64;
     let mut n_of = vec![0f64; t];
-    for &l in labels32 {
+    for &l in labels {
         n_of[l as usize] += 1.0;
     }
     let mut expected = vec![0.0; tt];
@@ -308,21 +293,25 @@ mod tests {
 
     #[test]
     fn batched_permutations_equal_one_at_a_time() {
-        // Permutation p is item_rng(seed, p)'s shuffle of the breadth-first renumbered labels, whatever the
-        // batching into lanes; 7 permutations leave a partly filled last batch.
-        let g = path(30);
-        let labels: Vec<u32> = (0..30).map(|i| (i * 7 % 3) as u32).collect();
-        let e = nhood_enrichment(&g, &labels, 3, 7, 11, &|| ());
-        let local = LocalGraph::new(&g);
-        let mut counts = vec![];
-        for p in 0..7u64 {
-            let mut l: Vec<u32> = local.renumber(&labels);
-            shuffle(&mut l, &mut item_rng(11, p));
-            counts.push(interaction_counts(&local.graph, &l, 3));
-        }
-        for k in 0..9 {
-            let mean = counts.iter().map(|c| c[k] as f64).sum::<f64>() / 7.0;
-            assert!((e.perm_mean[k] - mean).abs() < 1e-12, "{k}: {} vs {mean}", e.perm_mean[k]);
+        // Permutation p is PermutationRng::new(seed, p)'s shuffle of the breadth-first renumbered labels, whatever the
+        // batching into lanes and the label width (4, 6 or 8 bits, or unpacked above 256 labels);
+        // 11 permutations leave a partly filled last batch.
+        let n = 400;
+        let g = path(n);
+        for t in [3usize, 20, 70, 300] {
+            let labels: Vec<u32> = (0..n).map(|i| (i * 7 % t) as u32).collect();
+            let e = nhood_enrichment(&g, &labels, t, 11, 11, &|| ());
+            let local = LocalGraph::new(&g);
+            let mut counts = vec![];
+            for p in 0..11u64 {
+                let mut l: Vec<u32> = local.renumber(&labels);
+                shuffle(&mut l, &mut PermutationRng::new(11, p));
+                counts.push(interaction_counts(&local.graph, &l, t));
+            }
+            for k in 0..t * t {
+                let mean = counts.iter().map(|c| c[k] as f64).sum::<f64>() / 11.0;
+                assert!((e.perm_mean[k] - mean).abs() < 1e-12, "{t} types, {k}: {} vs {mean}", e.perm_mean[k]);
+            }
         }
     }
 
@@ -345,15 +334,5 @@ mod tests {
         );
         let e = nhood_enrichment(&g, &[0, 0, 1, 1], 2, 100, 3, &|| ());
         assert_eq!(e.z_symmetric[1], e.z_symmetric[2]);
-    }
-
-    #[test]
-    fn shuffle_is_a_permutation() {
-        let mut v: Vec<u32> = (0..100).collect();
-        shuffle(&mut v, &mut item_rng(1, 2));
-        let mut s = v.clone();
-        s.sort();
-        assert_eq!(s, (0..100).collect::<Vec<_>>());
-        assert_ne!(v, s);
     }
 }
