@@ -88,7 +88,7 @@ fn permuted_counts_packed<const S: usize, const TL: usize>(
 ) -> Vec<u32> {
     let (n, tt) = (labels.len(), t * t);
     let mut perms = vec![0u32; n_perms * tt];
-    perms.par_chunks_mut(LANES * tt).enumerate().for_each_init(
+    perms.par_chunks_mut((LANES * tt).max(1)).enumerate().for_each_init(
         || (vec![0u8; LANES * n], vec![0u64; n], vec![[0u32; TL]; LANES]),
         |(shuffled, packed, tables), (batch, out)| {
             let lanes = out.len() / tt;
@@ -313,6 +313,16 @@ mod tests {
                 assert!((e.perm_mean[k] - mean).abs() < 1e-12, "{t} types, {k}: {} vs {mean}", e.perm_mean[k]);
             }
         }
+    }
+
+    #[test]
+    fn no_labels_or_no_cells_give_empty_results() {
+        let empty = NeighborGraph::from_edges(0, vec![], false);
+        let e = nhood_enrichment(&empty, &[], 0, 10, 1, &|| ());
+        assert!(e.z.is_empty() && e.observed.is_empty());
+        let e = nhood_enrichment(&empty, &[], 2, 10, 1, &|| ());
+        assert_eq!(e.observed, vec![0; 4]);
+        assert!(e.sd_zero.iter().all(|&z| z));
     }
 
     #[test]
