@@ -16,7 +16,7 @@
 //! time: their labels, one byte each, are packed into one `u64` per cell, so one pass over the edge list and
 //! one load per neighbour count all eight, into per-permutation tables indexed by `(a << S) | b` for labels
 //! of `S` = 4, 6 or 8 bits (up to 16, 64 or 256 labels; more labels are counted one permutation at a time).
-
+//!
 //! The analytic expectation is the exact mean of the permutation null: an edge joins two distinct cells,
 //! so `E[observed[a, b]] = E * n_a (n_b - [a = b]) / (N (N - 1))` for `E` edges and `n_a` cells of type `a`.
 //!
@@ -293,9 +293,9 @@ mod tests {
 
     #[test]
     fn batched_permutations_equal_one_at_a_time() {
-        // Permutation p is PermutationRng::new(seed, p)'s shuffle of the breadth-first renumbered labels, whatever the
-        // batching into lanes and the label width (4, 6 or 8 bits, or unpacked above 256 labels);
-        // 11 permutations leave a partly filled last batch.
+        // Permutation p is PermutationRng::new(seed, p)'s shuffle of the breadth-first renumbered labels,
+        // whatever the batching into lanes and the label width (4, 6 or 8 bits, or unpacked above 256
+        // labels); 11 permutations leave a partly filled last batch.
         let n = 400;
         let g = path(n);
         for t in [3usize, 20, 70, 300] {
