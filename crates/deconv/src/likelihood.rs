@@ -283,9 +283,8 @@ impl LikelihoodTable {
         let (lo, hi) = (u_floor.max(X_MIN.ln()), X_MAX.ln());
         let inv_h = 1.0 / knot_step();
         let uc = u.clamp(lo, hi);
-        let t = (uc - X_MIN.ln()) * inv_h;
-        let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
-        let (f, fs, fss) = self.quintic(k, l, t - l as f64);
+        let (l, s) = interval_ln(uc);
+        let (f, fs, fss) = self.quintic(k, l, s);
         if uc == u {
             (f, fs * inv_h, fss * (inv_h * inv_h))
         } else {
@@ -313,18 +312,24 @@ impl LikelihoodTable {
 /// the position `s in [0, 1]` within it.
 #[inline]
 fn interval(x: f64) -> (usize, f64) {
-    let t = (x.ln() - X_MIN.ln()) * (1.0 / knot_step());
+    interval_ln(x.ln())
+}
+
+/// [`interval`] of `x = e^u`, `u` already clamped to `[ln X_MIN, ln X_MAX]`.
+#[inline]
+fn interval_ln(u: f64) -> (usize, f64) {
+    let t = (u - X_MIN.ln()) * (1.0 / knot_step());
     let l = (t.max(0.0) as usize).min(N_KNOTS - 2);
     (l, t - l as f64)
 }
 
-/// Rows needed at each knot to evaluate `Q(k, x)` at the given `(k, x)` points (as
-/// [`LikelihoodTable::eval`] clips and clamps them): `k + 1` at both knots around `x`, 0 where no
-/// point falls.
+/// Rows needed at each knot to evaluate `Q(k, e^u)` at the given `(k, u)` points (as
+/// [`LikelihoodTable::eval_ln`] clips and clamps them; [`LikelihoodTable::eval`] of `x` evaluates at
+/// `u = ln x`): `k + 1` at both knots around `u`, 0 where no point falls.
 pub fn knot_rows_needed(points: impl IntoIterator<Item = (usize, f64)>) -> Vec<usize> {
     let mut rows = vec![0usize; N_KNOTS];
-    for (k, x) in points {
-        let (l, _) = interval(x.clamp(X_MIN, X_MAX));
+    for (k, u) in points {
+        let (l, _) = interval_ln(u.clamp(X_MIN.ln(), X_MAX.ln()));
         let r = k.min(K_MAX) + 1;
         rows[l] = rows[l].max(r);
         rows[l + 1] = rows[l + 1].max(r);
@@ -668,7 +673,8 @@ mod tests {
     fn partial_tables_hold_the_complete_tables_entries() {
         let full = LikelihoodTable::compute(84, 40);
         // Points at small x with small counts, at large x with large ones.
-        let need = knot_rows_needed([(0usize, 1.01e-4), (3, 0.05), (40, 30.0), (2000, 1e6)]);
+        let points = [(0usize, 1.01e-4f64), (3, 0.05), (40, 30.0), (2000, 1e6)];
+        let need = knot_rows_needed(points.map(|(k, x)| (k, x.ln())));
         assert_eq!(need.iter().filter(|&&r| r > 0).count(), 8);
         assert_eq!((need[0], need[1], need[N_KNOTS - 2], need[N_KNOTS - 1]), (1, 1, K_MAX + 1, K_MAX + 1));
         let need: Vec<usize> = need.iter().map(|&r| r.min(41)).collect();
@@ -695,7 +701,7 @@ mod tests {
     #[test]
     fn scoring_cache_extends_partial_tables() {
         let mut c = TableCache::new();
-        let need = knot_rows_needed([(2usize, 0.5), (5, 3.0)]);
+        let need = knot_rows_needed([(2usize, 0.5f64.ln()), (5, 3.0f64.ln())]);
         let t = c.for_scoring(&[84, 86], &need);
         assert_eq!((t.len(), c.computed), (2, 2));
         assert!(t[0].eval(2, 0.5).d0.is_finite() && t[1].eval(5, 3.0).d0.is_finite());

@@ -366,21 +366,26 @@ where
     let lo = pos.saturating_sub(8);
     let hi = (pos + 8).min(grid.len() - 1);
     let sigmas = &grid[lo..=hi];
+    // Every point is evaluated at u = ln(prediction) + ln(factor): one logarithm per point, not one per
+    // point, factor and sigma.
+    let ln_factors = FACTORS.map(f64::ln);
+    let us: Vec<f64> = predictions.iter().map(|&l| l.max(1e-4).ln()).collect();
+    let u_floor = crate::likelihood::X_MIN.ln();
     let knot_rows = crate::likelihood::knot_rows_needed(
-        predictions.iter().zip(counts).flat_map(|(&l, &k)| FACTORS.iter().map(move |&c| (k as usize, l.max(1e-4) * c))),
+        us.iter().zip(counts).flat_map(|(&u, &k)| ln_factors.iter().map(move |&lc| (k as usize, u + lc))),
     );
     let tables = tables_for(sigmas, &knot_rows);
     let mut scores = Vec::new();
     for (&sigma, table) in sigmas.iter().zip(&tables) {
-        let best = FACTORS
+        let best = ln_factors
             .iter()
-            .map(|&c| {
+            .map(|&lc| {
                 // Fixed-size chunks reduced in order: the sum does not depend on the thread count.
-                let parts: Vec<f64> = predictions
+                let parts: Vec<f64> = us
                     .par_chunks(4096)
                     .zip(counts.par_chunks(4096))
-                    .map(|(p, y)| {
-                        -p.iter().zip(y).map(|(&l, &k)| table.eval(k as usize, l.max(1e-4) * c).d0).sum::<f64>()
+                    .map(|(u, y)| {
+                        -u.iter().zip(y).map(|(&u, &k)| table.eval_ln(k as usize, u + lc, u_floor).0).sum::<f64>()
                     })
                     .collect();
                 parts.iter().sum::<f64>()

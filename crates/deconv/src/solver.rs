@@ -13,16 +13,14 @@
 //! Two losses are supported: the Poisson-lognormal likelihood through a [`LikelihoodTable`] (per-spot
 //! fits) and the squared log error `(ln lambda - ln b)^2` (the pseudo-bulk platform-effect fit).
 //! Cost per iteration O(G K^2 + K^3) for G genes and K types. The design is held transposed (types x
-//! genes) so the gradient is vectorised dot products over genes and the Hessian one small matrix
-//! product (dot products for K <= 4); the eigenvalues come from a dedicated small symmetric solver
-//! ([`crate::eigen`]) and eigenvectors are formed only when an eigenvalue needs clamping (about half the
-//! Hessians); the QP starts from the previous step's active bounds. A [`Workspace`] holds every buffer,
-//! so the loop does not allocate.
+//! genes) so the gradient is vectorised dot products over genes and the Hessian's lower triangle is
+//! built four entries at a time ([`lower_products`]); the eigenvalues come from a dedicated small
+//! symmetric solver ([`crate::eigen`]) and eigenvectors are formed only when an eigenvalue needs clamping
+//! (about half the Hessians); the QP starts from the previous step's active bounds. A [`Workspace`] holds
+//! every buffer, so the loop does not allocate.
 
 use crate::eigen::SymEigen;
 use crate::likelihood::LikelihoodTable;
-use faer::linalg::matmul::matmul;
-use faer::{Accum, MatMut, MatRef, Par};
 
 /// The loss minimised by [`solve_weights`].
 #[derive(Debug, Clone, Copy)]
@@ -60,9 +58,6 @@ pub struct WeightFit {
     /// Iterations used.
     pub iterations: usize,
 }
-
-/// Up to this many types the Hessian is built from dot products rather than by a matrix product.
-const SMALL_K: usize = 4;
 
 /// Reusable buffers for [`solve_weights`].
 #[derive(Debug, Default)]
@@ -142,6 +137,44 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     ((acc[0] + acc[2]) + (acc[1] + acc[3])) + rest
 }
 
+/// The lower triangle of `X Y^T` for `k x g` row-major `x` and `y`: `out[a * k + b] = x_a . y_b` for
+/// `b <= a` (the upper triangle is left as is). Four entries of a row at a time, so each element of `x_a`
+/// is loaded once per four products; every entry is bit for bit the [`dot`] of its two rows.
+///
+/// Plain Rust on purpose: faer's matrix product (hand-written AVX-512 kernels, run-time dispatched) left
+/// the upper halves of the vector registers dirty, and on Intel server cores every later SSE instruction
+/// then paid a transition penalty (the sigma search ran 7x slower, likelihood-table building 10x).
+fn lower_products(x: &[f64], y: &[f64], k: usize, g: usize, out: &mut [f64]) {
+    const COLS: usize = 4;
+    const LANES: usize = 4;
+    let split = g / LANES * LANES;
+    for a in 0..k {
+        let xa = &x[a * g..(a + 1) * g];
+        let mut b = 0;
+        while b + COLS <= a + 1 {
+            let ys: [&[f64]; COLS] = std::array::from_fn(|c| &y[(b + c) * g..(b + c + 1) * g]);
+            let mut acc = [[0.0f64; LANES]; COLS];
+            for j in (0..split).step_by(LANES) {
+                let xj = &xa[j..j + LANES];
+                for (acc_c, yc) in acc.iter_mut().zip(&ys) {
+                    let yj = &yc[j..j + LANES];
+                    for l in 0..LANES {
+                        acc_c[l] += xj[l] * yj[l];
+                    }
+                }
+            }
+            for (c, (acc_c, yc)) in acc.iter().zip(&ys).enumerate() {
+                let rest = xa[split..].iter().zip(&yc[split..]).fold(0.0, |r, (p, q)| r + p * q);
+                out[a * k + b + c] = ((acc_c[0] + acc_c[2]) + (acc_c[1] + acc_c[3])) + rest;
+            }
+            b += COLS;
+        }
+        for b in b..=a {
+            out[a * k + b] = dot(xa, &y[b * g..(b + 1) * g]);
+        }
+    }
+}
+
 /// One damped Newton step on `ws.st` (the spot's design, types x genes); returns `sum |w_new - w_old|`.
 /// `warm`: start the QP from the previous step's active bounds.
 fn newton_step(
@@ -196,9 +229,7 @@ fn newton_step(
             }
         }
     }
-    // g_a = -sum_j Q'_j S_ja; H = St diag(-Q'') St^T: for many types one K x G by G x K product
-    // (faer's gemm picks the widest SIMD the CPU offers at run time), for the pair and small-subset fits
-    // K (K + 1) / 2 dot products (no set-up cost); then the lower triangle mirrored so that H is exactly
+    // g_a = -sum_j Q'_j S_ja; H = St diag(-Q'') St^T, its lower triangle mirrored so that H is exactly
     // symmetric.
     ws.weighted.resize(k * g_n, 0.0);
     for a in 0..k {
@@ -208,22 +239,7 @@ fn newton_step(
             *t = -d2 * sv;
         }
     }
-    if k <= SMALL_K {
-        for a in 0..k {
-            for b in 0..=a {
-                ws.hess[a * k + b] = dot(&ws.weighted[a * g_n..(a + 1) * g_n], &ws.st[b * g_n..(b + 1) * g_n]);
-            }
-        }
-    } else {
-        matmul(
-            MatMut::from_row_major_slice_mut(&mut ws.hess, k, k),
-            Accum::Replace,
-            MatRef::from_row_major_slice(&ws.weighted, k, g_n),
-            MatRef::from_row_major_slice(&ws.st, k, g_n).transpose(),
-            1.0,
-            Par::Seq,
-        );
-    }
+    lower_products(&ws.weighted, &ws.st, k, g_n, &mut ws.hess);
     for a in 0..k {
         for b in 0..a {
             ws.hess[b * k + a] = ws.hess[a * k + b];
@@ -530,6 +546,34 @@ mod tests {
             assert!((n2 - (m[0] + m[3] - l2)).abs() < 1e-12, "{n2}");
             for (i, j) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
                 assert!((h2[i * 2 + j] - h3[i * 3 + j]).abs() < 1e-12, "{m:?}: {h2:?} vs {h3:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lower_products_equal_the_dot_products() {
+        let mut st = 11u64;
+        let mut rnd = || {
+            st = st.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((st >> 11) as f64) / (1u64 << 53) as f64 - 0.5
+        };
+        for k in 1..=9 {
+            for g in [0, 1, 3, 4, 7, 13, 64] {
+                let x: Vec<f64> = (0..k * g).map(|_| rnd()).collect();
+                let y: Vec<f64> = (0..k * g).map(|_| rnd()).collect();
+                let mut out = vec![f64::NAN; k * k];
+                lower_products(&x, &y, k, g, &mut out);
+                for a in 0..k {
+                    for b in 0..k {
+                        let got = out[a * k + b];
+                        if b <= a {
+                            let want = dot(&x[a * g..(a + 1) * g], &y[b * g..(b + 1) * g]);
+                            assert_eq!(got.to_bits(), want.to_bits(), "k {k} g {g} ({a}, {b})");
+                        } else {
+                            assert!(got.is_nan(), "upper triangle written at ({a}, {b})");
+                        }
+                    }
+                }
             }
         }
     }
