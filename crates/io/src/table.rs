@@ -477,16 +477,18 @@ pub struct SampleRow {
     pub sample: String,
     /// Input path, resolved against the sheet's folder when relative.
     pub path: PathBuf,
-    /// Format name (`auto` when the column is absent or empty).
+    /// Format name (the reader's default format when the column is absent or empty).
     pub format: String,
     /// Every other column, as `(name, value)`, in sheet order.
     pub metadata: Vec<(String, String)>,
 }
 
-/// Reads an ingest sample sheet: CSV or TSV with columns `sample`, `path`, optional `format`, plus any
-/// metadata columns (`condition`, `timepoint`, `patient`, ...). Sample names must be non-empty, usable as
-/// folder names, and unique (also ignoring case, since some file systems do).
-pub fn read_sample_sheet(path: &Path) -> Result<Vec<SampleRow>> {
+/// Reads a sample sheet (of `tmescope ingest --samples` and `tmescope run`): CSV or TSV with columns
+/// `sample`, `path`, optional `format` (`default_format` when absent or empty), plus any metadata columns
+/// (`condition`, `timepoint`, `patient`, ...). Sample names must be non-empty, usable as folder names,
+/// and unique (also ignoring case, since some file systems do); relative paths are relative to the
+/// sheet's folder.
+pub fn read_sample_sheet(path: &Path, default_format: &str) -> Result<Vec<SampleRow>> {
     let t = TextTable::read(path, true)?;
     let sc = t.require("sample")?;
     let pc = t.require("path")?;
@@ -525,7 +527,7 @@ pub fn read_sample_sheet(path: &Path) -> Result<Vec<SampleRow>> {
         }
         let p = PathBuf::from(&raw);
         let p = if p.is_relative() { base.join(p) } else { p };
-        let format = fc.map(|c| cols[c][i].clone()).filter(|f| !f.is_empty()).unwrap_or_else(|| "auto".into());
+        let format = fc.map(|c| cols[c][i].clone()).filter(|f| !f.is_empty()).unwrap_or_else(|| default_format.into());
         let metadata = t
             .header
             .iter()
@@ -574,11 +576,23 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("s.csv");
         std::fs::write(&p, "sample,path,condition\nA,a.csv,x\nb,/b.csv,y\n").unwrap();
-        let rows = read_sample_sheet(&p).unwrap();
+        let rows = read_sample_sheet(&p, "auto").unwrap();
         assert_eq!(rows[0].path, tmp.path().join("a.csv"));
         assert_eq!(rows[1].metadata, vec![("condition".to_string(), "y".to_string())]);
+        assert_eq!(rows[1].format, "auto");
         std::fs::write(&p, "sample,path\nA,a.csv\na,b.csv\n").unwrap();
-        assert!(read_sample_sheet(&p).unwrap_err().to_string().contains("conflicts"));
+        assert!(read_sample_sheet(&p, "auto").unwrap_err().to_string().contains("conflicts"));
+        // TSV, quoted fields, a format column left empty.
+        let t = tmp.path().join("s.tsv");
+        std::fs::write(&t, "sample\tpath\tformat\n\"s1\"\t\"/abs/s 1\"\t\n").unwrap();
+        let rows = read_sample_sheet(&t, "xenium").unwrap();
+        assert_eq!((rows[0].sample.as_str(), rows[0].format.as_str()), ("s1", "xenium"));
+        assert_eq!(rows[0].path, PathBuf::from("/abs/s 1"));
+        std::fs::write(&t, "name\tpath\na\tb\n").unwrap();
+        let e = read_sample_sheet(&t, "auto").unwrap_err().to_string();
+        assert!(e.contains("s.tsv") && e.contains("`sample`"), "{e}");
+        std::fs::write(&t, "sample\tpath\na\t\n").unwrap();
+        assert!(read_sample_sheet(&t, "auto").unwrap_err().to_string().contains("empty path"));
     }
 
     #[test]

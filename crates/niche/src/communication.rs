@@ -500,28 +500,21 @@ mod tests {
         NeighborGraph::from_edges(2 * w, e, false)
     }
 
-    /// A 2 x 20 strip: column pairs are neighbours; left half type 0 expresses the ligand, right half
-    /// type 1 expresses the receptor only next to the border.
+    /// The 2 x `w` strip of [`strip`] with alternating types (type = column parity, so contacts are
+    /// everywhere): type 0 cells express the ligand (gene 0) at 2, type 1 cells the receptor (gene 1) at 1.
+    fn alternating_strip(w: usize) -> (NeighborGraph, Vec<u32>, PairExpression) {
+        let labels: Vec<u32> = (0..2 * w).map(|i| (i % w % 2) as u32).collect();
+        let values = labels.iter().map(|&l| if l == 0 { 2.0 } else { 1.0 }).collect();
+        let x = PairExpression { indptr: (0..=2 * w).collect(), genes: labels.clone(), values, n_genes: 2 };
+        (strip(w), labels, x)
+    }
+
+    /// A 2 x 20 strip with alternating types: every ligand-expressing cell touches receptor-expressing
+    /// ones, so sender 0 -> receiver 1 scores and the reverse direction does not.
     #[test]
     fn contact_pair_is_significant_and_thread_independent() {
-        let w = 20usize;
-        let n = 2 * w;
-        let g = strip(w);
-        // Interleave types so contacts are everywhere: type = column parity.
-        let labels: Vec<u32> = (0..n).map(|i| (i % w % 2) as u32).collect();
-        let mut indptr = vec![0];
-        let (mut genes, mut values) = (vec![], vec![]);
-        for i in 0..n {
-            if labels[i] == 0 {
-                genes.push(0);
-                values.push(2.0);
-            } else {
-                genes.push(1);
-                values.push(1.0);
-            }
-            indptr.push(genes.len());
-        }
-        let x = PairExpression { indptr, genes, values, n_genes: 2 };
+        let (g, labels, x) = alternating_strip(20);
+        let n = labels.len();
         let pairs = ligand_receptor();
         let params = CommParams { threshold: 0.1, perms: 99, seed: 3 };
         let comp = Composition::from_labels(&labels, 2);
@@ -682,18 +675,8 @@ mod tests {
     #[test]
     fn one_hot_proportions_equal_labels_and_mixed_spots_keep_the_signal() {
         // The strip of the first test, as proportions: one-hot gives exactly the label result.
-        let w = 20usize;
-        let n = 2 * w;
-        let g = strip(w);
-        let labels: Vec<u32> = (0..n).map(|i| (i % w % 2) as u32).collect();
-        let mut indptr = vec![0];
-        let (mut genes, mut values) = (vec![], vec![]);
-        for &l in &labels {
-            genes.push(l);
-            values.push(if l == 0 { 2.0 } else { 1.0 });
-            indptr.push(genes.len());
-        }
-        let x = PairExpression { indptr, genes, values, n_genes: 2 };
+        let (g, labels, x) = alternating_strip(20);
+        let n = labels.len();
         let pairs = ligand_receptor();
         let params = CommParams { threshold: 0.1, perms: 99, seed: 5 };
         let niche = vec![0; n];

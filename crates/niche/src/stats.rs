@@ -37,41 +37,40 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
 }
 
+/// Smallest magnitude allowed for the modified Lentz recurrences of [`beta_cf`].
+const LENTZ_TINY: f64 = 1e-300;
+
+/// One modified-Lentz step with partial numerator `aa`: updates `c` and `d` and returns the factor
+/// `c * d` the continued fraction is multiplied by.
+fn lentz_step(aa: f64, c: &mut f64, d: &mut f64) -> f64 {
+    *d = 1.0 + aa * *d;
+    if d.abs() < LENTZ_TINY {
+        *d = LENTZ_TINY;
+    }
+    *c = 1.0 + aa / *c;
+    if c.abs() < LENTZ_TINY {
+        *c = LENTZ_TINY;
+    }
+    *d = 1.0 / *d;
+    *d * *c
+}
+
+/// The continued fraction of the incomplete beta function (Abramowitz & Stegun 26.5.8), evaluated by the
+/// modified Lentz method (Thompson & Barnett 1986): each iteration takes its even and its odd term.
 fn beta_cf(a: f64, b: f64, x: f64) -> f64 {
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
-    let tiny = 1e-300;
     let mut c = 1.0;
     let mut d = 1.0 - qab * x / qap;
-    if d.abs() < tiny {
-        d = tiny;
+    if d.abs() < LENTZ_TINY {
+        d = LENTZ_TINY;
     }
     d = 1.0 / d;
     let mut h = d;
     for m in 1..300 {
         let m = m as f64;
         let m2 = 2.0 * m;
-        let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < tiny {
-            d = tiny;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < tiny {
-            c = tiny;
-        }
-        d = 1.0 / d;
-        h *= d * c;
-        let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < tiny {
-            d = tiny;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < tiny {
-            c = tiny;
-        }
-        d = 1.0 / d;
-        let del = d * c;
+        h *= lentz_step(m * (b - m) * x / ((qam + m2) * (a + m2)), &mut c, &mut d);
+        let del = lentz_step(-(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)), &mut c, &mut d);
         h *= del;
         if (del - 1.0).abs() < 1e-15 {
             break;

@@ -61,14 +61,7 @@ pub fn z_to_p_q(z: &[f64]) -> (Vec<f64>, Vec<f64>) {
 mod tests {
     use super::*;
 
-    fn path(n: usize) -> NeighborGraph {
-        let mut e = vec![];
-        for i in 0..n as u32 - 1 {
-            e.push((i, i + 1, 1.0, 1.0));
-            e.push((i + 1, i, 1.0, 1.0));
-        }
-        NeighborGraph::from_edges(n, e, false)
-    }
+    use crate::test_graphs::path;
 
     #[test]
     fn hotspot_at_the_high_values() {

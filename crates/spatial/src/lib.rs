@@ -45,3 +45,18 @@ pub mod stats;
 
 pub use composition::neighborhood_fractions;
 pub use hotspots::getis_ord_gi_star;
+
+#[cfg(test)]
+mod test_graphs {
+    use tmescope_core::graph::NeighborGraph;
+
+    /// The path 0 - 1 - ... - (n - 1), both directions, unit lengths and weights.
+    pub fn path(n: usize) -> NeighborGraph {
+        let mut e = vec![];
+        for i in 0..n as u32 - 1 {
+            e.push((i, i + 1, 1.0, 1.0));
+            e.push((i + 1, i, 1.0, 1.0));
+        }
+        NeighborGraph::from_edges(n, e, false)
+    }
+}

@@ -244,7 +244,7 @@ struct SampleSummary {
 /// are moved into place only when all samples succeeded, so a bad sample leaves nothing behind.
 fn run_sheet(args: &Args, ctx: &Context) -> anyhow::Result<()> {
     let sheet = args.samples.as_deref().unwrap_or(Path::new(""));
-    let rows = tmescope_io::table::read_sample_sheet(sheet)?;
+    let rows = tmescope_io::table::read_sample_sheet(sheet, "auto")?;
     let global_meta = parse_meta(&args.meta)?;
     // Check every path and format before reading anything.
     for r in &rows {

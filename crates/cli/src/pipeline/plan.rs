@@ -245,7 +245,7 @@ pub fn build_from_rows(loaded: &LoadedConfig, rows: &[SampleRow]) -> Plan {
             let mut inputs = vec![];
             match stage {
                 Stage::Ingest => {
-                    if row.is_dataset() {
+                    if sheet::is_dataset(row) {
                         add(&mut steps, stage, Some(s), Action::Copy(row.path.clone()), vec![row.path.clone()], output);
                         continue;
                     }
@@ -425,9 +425,15 @@ mod tests {
     use super::super::config::{LoadedConfig, PipelineConfig};
     use super::*;
 
+    /// The rows of `cfg/samples.csv` holding `s1,raw/s1,xenium,pre` and `s2,ds/s2,dataset,post`.
     fn rows() -> Vec<SampleRow> {
-        let text = "sample,path,format,condition\ns1,raw/s1,xenium,pre\ns2,ds/s2,dataset,post\n";
-        sheet::parse(text, Path::new("cfg/samples.csv"), "auto").unwrap()
+        let row = |sample: &str, path: &str, format: &str, condition: &str| SampleRow {
+            sample: sample.into(),
+            path: Path::new("cfg").join(path),
+            format: format.into(),
+            metadata: vec![("condition".into(), condition.into())],
+        };
+        vec![row("s1", "raw/s1", "xenium", "pre"), row("s2", "ds/s2", "dataset", "post")]
     }
 
     fn loaded(config: PipelineConfig) -> LoadedConfig {
