@@ -13,8 +13,7 @@
 //! and O(threads * R * T^2) memory besides the tree. Counts are integers, so the parallel reduction is exact
 //! whatever the thread count.
 
-use crate::kdtree::PointTree;
-use rayon::prelude::*;
+use crate::kdtree::cumulative_pair_counts;
 
 /// Co-occurrence of `n_types` labels at each radius.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,40 +45,7 @@ pub fn even_radii(max_radius: f64, steps: usize) -> Vec<f64> {
 pub fn co_occurrence(pts: &[[f64; 2]], labels: &[u32], n_types: usize, radii: &[f64]) -> CoOccurrence {
     let t = n_types;
     let nr = radii.len();
-    let r2: Vec<f64> = radii.iter().map(|r| r * r).collect();
-    let max_r2 = r2.last().copied().unwrap_or(0.0);
-    let tree = PointTree::new(pts.to_vec());
-    // Per radius bin (the smallest radius reaching the pair), not yet cumulative.
-    let binned = (0..pts.len())
-        .into_par_iter()
-        .fold(
-            || vec![0u64; nr * t * t],
-            |mut acc, x| {
-                let c = labels[x] as usize;
-                tree.within_visit(x, max_r2, |y, d2| {
-                    if y as usize != x {
-                        let r = r2.partition_point(|&b| b < d2);
-                        if r < nr {
-                            acc[(r * t + c) * t + labels[y as usize] as usize] += 1;
-                        }
-                    }
-                });
-                acc
-            },
-        )
-        .reduce(
-            || vec![0u64; nr * t * t],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
-    let mut pairs = binned;
-    for r in 1..nr {
-        for k in 0..t * t {
-            pairs[r * t * t + k] += pairs[(r - 1) * t * t + k];
-        }
-    }
+    let pairs = cumulative_pair_counts(pts, radii, t * t, |x, y| labels[x] as usize * t + labels[y] as usize);
     let mut ratio = vec![0.0; nr * t * t];
     for r in 0..nr {
         let block = &pairs[r * t * t..(r + 1) * t * t];

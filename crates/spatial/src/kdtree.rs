@@ -87,6 +87,51 @@ impl PointTree {
     }
 }
 
+/// For ascending `radii`, the number of ordered pairs `(x, y)` of distinct points of `pts` with
+/// `|x - y| <= radius`, split into `n_slots` counters by `slot(x, y)`: entry `r * n_slots + s` counts the
+/// pairs within `radii[r]` in slot `s` (cumulative over the radii). Exact integer counts, so the result
+/// does not depend on the thread count.
+pub fn cumulative_pair_counts(
+    pts: &[[f64; 2]],
+    radii: &[f64],
+    n_slots: usize,
+    slot: impl Fn(usize, usize) -> usize + Sync,
+) -> Vec<u64> {
+    use rayon::prelude::*;
+    let nr = radii.len();
+    let r2: Vec<f64> = radii.iter().map(|r| r * r).collect();
+    let max_r2 = r2.last().copied().unwrap_or(0.0);
+    let tree = PointTree::new(pts.to_vec());
+    // Per radius bin (the smallest radius reaching the pair), then made cumulative.
+    let mut pairs = (0..pts.len())
+        .into_par_iter()
+        .fold(
+            || vec![0u64; nr * n_slots],
+            |mut acc, x| {
+                tree.within_visit(x, max_r2, |y, d2| {
+                    if y as usize != x {
+                        let r = r2.partition_point(|&b| b < d2);
+                        if r < nr {
+                            acc[r * n_slots + slot(x, y as usize)] += 1;
+                        }
+                    }
+                });
+                acc
+            },
+        )
+        .reduce(
+            || vec![0u64; nr * n_slots],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    for k in n_slots..nr * n_slots {
+        pairs[k] += pairs[k - n_slots];
+    }
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,7 @@
 //! Pairs are counted with a k-d tree over the type's cells only: O(m log m + m k) time for k neighbours
 //! within the largest radius and O(m + R) memory, where squidpy builds an m x m distance matrix.
 
-use crate::kdtree::PointTree;
-use rayon::prelude::*;
+use crate::kdtree::cumulative_pair_counts;
 
 /// K and L at each radius.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,37 +24,7 @@ pub struct Ripley {
 
 /// Ripley's K and L of the points `pts` (cells of one type) in a window of area `area`.
 pub fn ripley(pts: &[[f64; 2]], area: f64, radii: &[f64]) -> Ripley {
-    let nr = radii.len();
-    let r2: Vec<f64> = radii.iter().map(|r| r * r).collect();
-    let max_r2 = r2.last().copied().unwrap_or(0.0);
-    let tree = PointTree::new(pts.to_vec());
-    let binned = (0..pts.len())
-        .into_par_iter()
-        .fold(
-            || vec![0u64; nr],
-            |mut acc, i| {
-                tree.within_visit(i, max_r2, |j, d2| {
-                    if j as usize != i {
-                        let r = r2.partition_point(|&b| b < d2);
-                        if r < nr {
-                            acc[r] += 1;
-                        }
-                    }
-                });
-                acc
-            },
-        )
-        .reduce(
-            || vec![0u64; nr],
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
-    let mut pairs = binned;
-    for r in 1..nr {
-        pairs[r] += pairs[r - 1];
-    }
+    let pairs = cumulative_pair_counts(pts, radii, 1, |_, _| 0);
     let m = pts.len() as f64;
     let k: Vec<f64> =
         pairs.iter().map(|&c| if m > 1.0 { area * c as f64 / (m * (m - 1.0)) } else { f64::NAN }).collect();

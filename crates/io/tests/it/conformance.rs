@@ -26,6 +26,19 @@ pub struct Expected {
     pub has_coordinates: bool,
 }
 
+impl Expected {
+    /// The counts of a fixture's `expected.json` (`n_cells`, `n_genes`, `total`, `nnz`).
+    pub fn from_json(exp: &serde_json::Value, has_coordinates: bool) -> Self {
+        Expected {
+            n_cells: exp["n_cells"].as_u64().expect("n_cells") as usize,
+            n_genes: exp["n_genes"].as_u64().expect("n_genes") as usize,
+            total: exp["total"].as_f64().expect("total"),
+            nnz: exp["nnz"].as_u64().expect("nnz") as usize,
+            has_coordinates,
+        }
+    }
+}
+
 /// Checks `ds` against `expected` and the data model, and that it survives a write/read round trip.
 pub fn check(ds: &Dataset, expected: &Expected) {
     ds.validate(Path::new("fixture")).expect("dataset satisfies the data model");

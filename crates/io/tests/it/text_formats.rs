@@ -99,16 +99,7 @@ fn xenium_cell_feature_matrix_mtx_with_cells_parquet() {
     let dir = test_data("xenium/synthetic");
     let exp = json(&dir.join("expected.json"));
     let ds = xenium::read(&dir, &opts()).unwrap();
-    check(
-        &ds,
-        &Expected {
-            n_cells: exp["n_cells"].as_u64().unwrap() as usize,
-            n_genes: exp["n_genes"].as_u64().unwrap() as usize,
-            total: exp["total"].as_f64().unwrap(),
-            nnz: exp["nnz"].as_u64().unwrap() as usize,
-            has_coordinates: true,
-        },
-    );
+    check(&ds, &Expected::from_json(&exp, true));
     assert_eq!(ds.platform, "xenium");
     assert_eq!(ds.coordinate_unit, "micrometre");
     for name in xenium::QC_COLUMNS {
@@ -142,16 +133,7 @@ fn xenium_transcripts_match_the_matrix() {
     let exp = json(&dir.join("expected.json"));
     // Transcripts alone: cells from first appearance, centroids from transcript positions.
     let alone = xenium::read(&dir.join("transcripts.parquet"), &opts()).unwrap();
-    check(
-        &alone,
-        &Expected {
-            n_cells: exp["n_cells"].as_u64().unwrap() as usize,
-            n_genes: exp["n_genes"].as_u64().unwrap() as usize,
-            total: exp["total"].as_f64().unwrap(),
-            nnz: exp["nnz"].as_u64().unwrap() as usize,
-            has_coordinates: true,
-        },
-    );
+    check(&alone, &Expected::from_json(&exp, true));
     assert!(alone.cells.z.is_some());
     // The same counts as the cell-feature matrix, cell by cell and gene by gene.
     let matrix = xenium::read(&dir, &opts()).unwrap();
@@ -185,16 +167,7 @@ fn xenium_integer_cell_ids_and_binary_feature_names() {
     let dir = test_data("xenium/synthetic_int_ids");
     let exp = json(&dir.join("expected.json"));
     let ds = xenium::read(&dir, &opts()).unwrap();
-    check(
-        &ds,
-        &Expected {
-            n_cells: exp["n_cells"].as_u64().unwrap() as usize,
-            n_genes: exp["n_genes"].as_u64().unwrap() as usize,
-            total: exp["total"].as_f64().unwrap(),
-            nnz: exp["nnz"].as_u64().unwrap() as usize,
-            has_coordinates: true,
-        },
-    );
+    check(&ds, &Expected::from_json(&exp, true));
     let ids: Vec<String> =
         exp["first_cell_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     assert_eq!(&ds.cells.cell_id[..3], &ids[..]);
