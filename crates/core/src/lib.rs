@@ -36,6 +36,7 @@ pub mod programs;
 pub mod provenance;
 pub mod schema;
 pub mod seed;
+pub mod text;
 
 pub use error::{Error, Result};
 

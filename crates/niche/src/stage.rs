@@ -1230,19 +1230,9 @@ pub struct CommunicateSummary {
     pub warnings: Vec<String>,
 }
 
+/// The fields of one CSV/TSV line, unquoted and trimmed.
 fn split_line(line: &str, sep: char) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in line.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            c if c == sep && !quoted => out.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out.into_iter().map(|s| s.trim().to_string()).collect()
+    tmescope_core::text::split_fields(line, sep as u8).into_iter().map(|f| f.trim().to_string()).collect()
 }
 
 /// Reads a user pair table: CellPhoneDB-style (`partner_a`/`partner_b`, `gene_a`/`gene_b`, or
