@@ -130,10 +130,14 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
             acc[i] += x[i] * y[i];
         }
     }
-    let mut rest = 0.0;
-    for (x, y) in a[split..].iter().zip(&b[split..]) {
-        rest += x * y;
-    }
+    finish_dot(acc, &a[split..], &b[split..])
+}
+
+/// The end of [`dot`] and of each of [`lower_products`]' entries: the four lane sums `acc` combined in a
+/// fixed order, plus the products of the leftover elements `a` and `b`, so both give the same bits.
+#[inline]
+fn finish_dot(acc: [f64; 4], a: &[f64], b: &[f64]) -> f64 {
+    let rest = a.iter().zip(b).fold(0.0, |r, (x, y)| r + x * y);
     ((acc[0] + acc[2]) + (acc[1] + acc[3])) + rest
 }
 
@@ -163,9 +167,8 @@ fn lower_products(x: &[f64], y: &[f64], k: usize, g: usize, out: &mut [f64]) {
                     }
                 }
             }
-            for (c, (acc_c, yc)) in acc.iter().zip(&ys).enumerate() {
-                let rest = xa[split..].iter().zip(&yc[split..]).fold(0.0, |r, (p, q)| r + p * q);
-                out[a * k + b + c] = ((acc_c[0] + acc_c[2]) + (acc_c[1] + acc_c[3])) + rest;
+            for (c, (&acc_c, yc)) in acc.iter().zip(&ys).enumerate() {
+                out[a * k + b + c] = finish_dot(acc_c, &xa[split..], &yc[split..]);
             }
             b += COLS;
         }

@@ -1,11 +1,13 @@
 //! A thin wrapper over kiddo's immutable k-d tree for 2-D points: k nearest neighbours with
-//! deterministic tie-breaking and visiting every point within a radius.
+//! deterministic tie-breaking and visiting every point within a radius; and the pair counts within a set
+//! of radii built on it ([`cumulative_pair_counts`], for co-occurrence and Ripley's K).
 //!
 //! Building is O(n log n); a kNN query is O(log n + k) on average and a radius query is
 //! O(log n + m) for m points found. The wrapper exists so the rest of the crate never depends on kiddo's
 //! generic query-builder types.
 
 use kiddo::{ImmutableKdTree, SquaredEuclidean};
+use rayon::prelude::*;
 use std::num::NonZeroUsize;
 
 /// A k-d tree over 2-D points; items are the positions in the slice it was built from.
@@ -97,7 +99,6 @@ pub fn cumulative_pair_counts(
     n_slots: usize,
     slot: impl Fn(usize, usize) -> usize + Sync,
 ) -> Vec<u64> {
-    use rayon::prelude::*;
     let nr = radii.len();
     let r2: Vec<f64> = radii.iter().map(|r| r * r).collect();
     let max_r2 = r2.last().copied().unwrap_or(0.0);
