@@ -17,7 +17,7 @@ Run through scripts/eval_niches.sh (release build, scripts/.venv with pyarrow, n
      hypoxic/glycolytic up after therapy, tumour-rich niches down; q-values (BH) and signs.
 
 Usage: eval_niches.py --tmescope BIN --work DIR [--samples 8] [--cells 20000] [--niches 9] [--seed 1]
-                      [--json FILE] [--niche-arg=--hops=3 ...]
+                      [--niche-seed S] [--json FILE] [--niche-arg=--hops=3 ...]
 """
 
 import argparse
@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--cells", type=int, default=20000)
     ap.add_argument("--niches", default="9")
     ap.add_argument("--seed", default="1")
+    ap.add_argument("--niche-seed", default=None, help="seed of `tmescope niches` (default: --seed)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--niche-arg", action="append", default=[],
                     help="extra option passed to `tmescope niches` (repeatable), e.g. --niche-arg=--hops=1")
@@ -72,7 +73,7 @@ def main():
         argv += ["--scores", str(w / "run" / s / "scores")]
     for s in sections:
         argv += ["--proportions", str(w / "run" / s / "deconvolution")]
-    argv += ["--joint", "--niches", a.niches, "--seed", a.seed, "-o", str(w / "niches"), *a.niche_arg]
+    argv += ["--joint", "--niches", a.niches, "--seed", a.niche_seed or a.seed, "-o", str(w / "niches"), *a.niche_arg]
     out = run(argv)
     run([*t, "compare", str(w / "niches"), "--by", "condition", "--reference", "pre", "--pair-by", "patient", "-o",
          str(w / "compare")])

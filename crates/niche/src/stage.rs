@@ -420,7 +420,7 @@ impl Default for NicheParams {
             auto_sample: 20_000,
             method: NicheMethod::Kmeans,
             joint: false,
-            restarts: 5,
+            restarts: 20,
             fit_sample: 100_000,
             hops: 6,
             with_scores: true,

@@ -100,7 +100,7 @@ pub struct Args {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub smooth_rounds: usize,
     /// k-means restarts (seeds).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 20)]
     pub restarts: usize,
     /// Fit the model on at most this many cells (seeded subsample); every cell is then assigned.
     #[arg(long, default_value_t = 100_000)]
