@@ -15,9 +15,12 @@ Run through scripts/eval_niches.sh (release build, scripts/.venv with pyarrow, n
      tissue;
    - the differential table against the planted therapy effects: myeloid-suppressive and
      hypoxic/glycolytic up after therapy, tumour-rich niches down; q-values (BH) and signs.
+4. With `--null`, the cohort is simulated without therapy (`--conditions pre`: one untreated section per
+   patient) and compare contrasts the first half of the patients with the second (Welch t-tests): nothing
+   is planted, so no niche or state should reach q < 0.05. The count of rows that do is reported.
 
 Usage: eval_niches.py --tmescope BIN --work DIR [--samples 8] [--cells 20000] [--niches 9] [--seed 1]
-                      [--niche-seed S] [--json FILE] [--niche-arg=--hops=3 ...]
+                      [--niche-seed S] [--null] [--json FILE] [--niche-arg=--hops=3 ...]
 """
 
 import argparse
@@ -47,6 +50,7 @@ def main():
     ap.add_argument("--niches", default="9")
     ap.add_argument("--seed", default="1")
     ap.add_argument("--niche-seed", default=None, help="seed of `tmescope niches` (default: --seed)")
+    ap.add_argument("--null", action="store_true", help="no therapy: first half of the patients vs the second")
     ap.add_argument("--json", default=None)
     ap.add_argument("--niche-arg", action="append", default=[],
                     help="extra option passed to `tmescope niches` (repeatable), e.g. --niche-arg=--hops=1")
@@ -57,7 +61,7 @@ def main():
     sim = w / "sim"
     if not (sim / "samples.csv").exists():
         run([*t, "simulate", "-o", str(sim), "--platform", "xenium", "--samples", str(a.samples), "--cells",
-             str(a.cells), "--seed", a.seed])
+             str(a.cells), "--seed", a.seed, *(["--conditions", "pre"] if a.null else [])])
     sections = sorted(p.name for p in sim.iterdir() if p.name.endswith("_xenium"))
     for s in sections:
         d = w / "run" / s
@@ -75,8 +79,17 @@ def main():
         argv += ["--proportions", str(w / "run" / s / "deconvolution")]
     argv += ["--joint", "--niches", a.niches, "--seed", a.niche_seed or a.seed, "-o", str(w / "niches"), *a.niche_arg]
     out = run(argv)
-    run([*t, "compare", str(w / "niches"), "--by", "condition", "--reference", "pre", "--pair-by", "patient", "-o",
-         str(w / "compare")])
+    if a.null:
+        # The two halves of the patients, one untreated section each: a contrast with nothing planted.
+        sheet = w / "null_groups.csv"
+        half = len(sections) // 2
+        sheet.write_text("sample,group\n" + "".join(f"{s},{'a' if i < half else 'b'}\n"
+                                                     for i, s in enumerate(sections)))
+        run([*t, "compare", str(w / "niches"), "--by", "group", "--reference", "a", "--metadata", str(sheet), "-o",
+             str(w / "compare")])
+    else:
+        run([*t, "compare", str(w / "niches"), "--by", "condition", "--reference", "pre", "--pair-by", "patient",
+             "-o", str(w / "compare")])
 
     niches = pq.read_table(w / "niches" / "niches.parquet").to_pandas()
     truth = pq.read_table(sim / "truth_cells.parquet").to_pandas()
@@ -114,21 +127,27 @@ def main():
     diff = pq.read_table(w / "compare" / "differential.parquet").to_pandas()
     cols = [c for c in ("kind", "category", "level", "mean_reference", "mean_level", "difference", "log2_fc", "p",
                         "q") if c in diff.columns]
-    print("\ndifferential (post vs pre):")
+    print("\ndifferential (level vs reference):")
     print(diff[cols].to_string(index=False))
+    if a.null:
+        hits = diff[diff["q"] < 0.05]
+        result["null"] = {"rows": int(len(diff)), "q_below_0_05": int(len(hits)), "min_q": float(diff["q"].min())}
+        print(f"\nno therapy planted (first half of the patients vs the second): {len(hits)} of {len(diff)} rows "
+              f"with q < 0.05 (expected none; smallest q {diff['q'].min():.3f})")
     # The planted effects are on cells (more myeloid cells, CAFs and hypoxic area after therapy): read them
     # from the cell-level states (`cell_state`); niche-level states move with the niches' areas.
-    result["therapy"] = {}
-    print("\nplanted therapy effects (post vs pre):")
-    for kind in ("cell_state", "state"):
-        st = diff[diff["kind"] == kind].set_index("category")
-        for cat, sign in (("myeloid-suppressive", 1), ("hypoxic/glycolytic", 1), ("fibrotic/CAF-rich", 1)):
-            if cat in st.index:
-                r = st.loc[cat]
-                d, q = float(r["difference"]), float(r.get("q", np.nan))
-                result["therapy"][f"{kind}:{cat}"] = {"difference": d, "q_value": q, "expected_sign": sign}
-                ok = "ok" if np.sign(d) == sign and q < 0.05 else "MISSED"
-                print(f"  {kind:10s} {cat:22s} difference {d:+.4f}  q {q:.4f}  (planted: up) {ok}")
+    if not a.null:
+        result["therapy"] = {}
+        print("\nplanted therapy effects (post vs pre):")
+        for kind in ("cell_state", "state"):
+            st = diff[diff["kind"] == kind].set_index("category")
+            for cat, sign in (("myeloid-suppressive", 1), ("hypoxic/glycolytic", 1), ("fibrotic/CAF-rich", 1)):
+                if cat in st.index:
+                    r = st.loc[cat]
+                    d, q = float(r["difference"]), float(r.get("q", np.nan))
+                    result["therapy"][f"{kind}:{cat}"] = {"difference": d, "q_value": q, "expected_sign": sign}
+                    ok = "ok" if np.sign(d) == sign and q < 0.05 else "MISSED"
+                    print(f"  {kind:10s} {cat:22s} difference {d:+.4f}  q {q:.4f}  (planted: up) {ok}")
     result["auto_output"] = out.strip()
     print(f"\nARI niches vs planted regions: pooled {result['ari_pooled']:.3f}, "
           f"with tumour core+nest and stroma+desmoplastic merged {result['ari_pooled_merged_regions']:.3f}")
