@@ -17,13 +17,15 @@ Run through scripts/eval_niches.sh (release build, scripts/.venv with pyarrow, n
      hypoxic/glycolytic up after therapy, tumour-rich niches down; q-values (BH) and signs.
 4. With `--null`, the cohort is simulated without therapy (`--conditions pre`: one untreated section per
    patient) and compare contrasts the first half of the patients with the second (Welch t-tests): nothing
-   is planted, so no niche or state should reach q < 0.05. The count of rows that do is reported.
+   is planted, so no niche or state should reach q < 0.05. The count of rows that do is reported. Give it
+   a work folder of its own.
 
 Usage: eval_niches.py --tmescope BIN --work DIR [--samples 8] [--cells 20000] [--niches 9] [--seed 1]
                       [--niche-seed S] [--null] [--json FILE] [--niche-arg=--hops=3 ...]
 """
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -62,6 +64,9 @@ def main():
     if not (sim / "samples.csv").exists():
         run([*t, "simulate", "-o", str(sim), "--platform", "xenium", "--samples", str(a.samples), "--cells",
              str(a.cells), "--seed", a.seed, *(["--conditions", "pre"] if a.null else [])])
+    conditions = {r["condition"] for r in csv.DictReader((sim / "samples.csv").open())}
+    if a.null and conditions != {"pre"}:
+        sys.exit(f"{w}: its cohort was simulated with conditions {sorted(conditions)}; --null needs its own folder")
     sections = sorted(p.name for p in sim.iterdir() if p.name.endswith("_xenium"))
     for s in sections:
         d = w / "run" / s
