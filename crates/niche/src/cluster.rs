@@ -63,22 +63,10 @@ fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-fn nearest(c: &[f64], d: usize, p: &[f64]) -> (u32, f64) {
-    let k = c.len() / d;
-    let mut best = (0u32, f64::INFINITY);
-    for j in 0..k {
-        let dist = sq_dist(&c[j * d..(j + 1) * d], p);
-        if dist < best.1 {
-            best = (j as u32, dist);
-        }
-    }
-    best
-}
-
 /// Assigns every point to its nearest centroid (row-major `k x d`).
 pub fn assign(points: Points, centroids: &[f64]) -> Vec<u32> {
     let d = points.d;
-    (0..points.n()).into_par_iter().map(|i| nearest(centroids, d, points.row(i)).0).collect()
+    (0..points.n()).into_par_iter().map(|i| nearest_two(centroids, d, points.row(i)).0).collect()
 }
 
 /// A fitted k-means model.
@@ -122,8 +110,8 @@ fn kmeans_once(points: Points, k: usize, seed: u64, max_iter: usize) -> KMeans {
     lloyd(points, centroids, max_iter)
 }
 
-/// The nearest and second-nearest squared distances from `p` to the centroids, with the nearest's index
-/// (ties: the lower index, as in [`nearest`]).
+/// The nearest and second-nearest squared distances from `p` to the centroids (row-major `k x d`), with
+/// the nearest's index (ties: the lower index).
 fn nearest_two(c: &[f64], d: usize, p: &[f64]) -> (u32, f64, f64) {
     let mut best = (0u32, f64::INFINITY, f64::INFINITY);
     for j in 0..c.len() / d {
