@@ -4,6 +4,7 @@
 //! `cell_type` column in `cells.parquet`.
 
 use crate::counts::{CountValues, CsrCounts};
+use crate::gene_stats::{GeneStats, GENE_STATS_KEY};
 use crate::output::OutputDir;
 use crate::parquet_io::{arc, ParquetSink, Table, ROW_GROUP_ROWS};
 use crate::provenance::Provenance;
@@ -310,8 +311,13 @@ impl Dataset {
             (COORDINATE_UNIT_KEY.to_string(), self.coordinate_unit.clone()),
         ];
         self.write_cells(&out.path(CELLS_FILE), &prov, &extra_kv)?;
-        self.write_genes(&out.path(GENES_FILE), &prov, &extra_kv)?;
-        self.write_counts(&out.path(COUNTS_FILE), &prov, &extra_kv)
+        // The per-gene statistics are computed on one thread while the counts are encoded.
+        let (written, stats) = rayon::join(
+            || self.write_counts(&out.path(COUNTS_FILE), &prov, &extra_kv),
+            || GeneStats::of_counts(&self.counts),
+        );
+        written?;
+        self.write_genes(&out.path(GENES_FILE), &stats, &prov, &extra_kv)
     }
 
     fn write_cells(&self, path: &Path, prov: &Provenance, kv: &[(String, String)]) -> Result<()> {
@@ -340,7 +346,7 @@ impl Dataset {
         crate::parquet_io::write_batch(path, &batch, prov, kv)
     }
 
-    fn write_genes(&self, path: &Path, prov: &Provenance, kv: &[(String, String)]) -> Result<()> {
+    fn write_genes(&self, path: &Path, stats: &GeneStats, prov: &Provenance, kv: &[(String, String)]) -> Result<()> {
         let g = &self.genes;
         let batch = RecordBatch::try_new(
             schema::genes_schema(),
@@ -349,10 +355,18 @@ impl Dataset {
                 arc(StringArray::from_iter_values(&g.gene_id)),
                 arc(StringArray::from_iter_values(&g.gene_name)),
                 arc(StringArray::from_iter_values(&g.feature_type)),
+                arc(UInt32Array::from(stats.n_cells.clone())),
+                arc(Float64Array::from(stats.total_counts.clone())),
+                arc(Float64Array::from(stats.mean_log1p_cp10k.clone())),
+                arc(Float64Array::from(stats.var_log1p_cp10k.clone())),
+                arc(Float64Array::from(stats.mean_log1p_median.clone())),
+                arc(Float64Array::from(stats.var_log1p_median.clone())),
             ],
         )
         .map_err(|e| Error::Internal(format!("genes table: {e}")))?;
-        crate::parquet_io::write_batch(path, &batch, prov, kv)
+        let mut kv = kv.to_vec();
+        kv.push((GENE_STATS_KEY.to_string(), stats.describe()));
+        crate::parquet_io::write_batch(path, &batch, prov, &kv)
     }
 
     fn write_counts(&self, path: &Path, prov: &Provenance, kv: &[(String, String)]) -> Result<()> {

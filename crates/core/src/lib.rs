@@ -28,6 +28,7 @@
 pub mod counts;
 pub mod dataset;
 pub mod error;
+pub mod gene_stats;
 pub mod graph;
 pub mod output;
 pub mod parquet_io;

@@ -222,6 +222,11 @@ fn next_batch(
     }
 }
 
+/// Number of rows of the Parquet file `path`, from its footer (no data is read).
+pub fn file_num_rows(path: &Path) -> Result<usize> {
+    Ok(open_parquet(path)?.metadata().file_metadata().num_rows().max(0) as usize)
+}
+
 impl Table {
     /// Reads `path`. A missing, truncated or non-Parquet file is an input error naming the file.
     pub fn read(path: &Path) -> Result<Self> {

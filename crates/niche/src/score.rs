@@ -1,10 +1,9 @@
 //! Per-cell gene-program scores and their graph smoothing (their Getis-Ord Gi* hotspots come from
 //! `tmescope_spatial::hotspots::gi_star_z`, NaN where undefined).
 //!
-//! - [`GeneMeans`]: mean of every gene over all cells of the normalised matrix (counts scaled to
-//!   `target_sum` per cell, then `ln(1 + x)`, as scanpy's `normalize_total` + `log1p`). The normalised
-//!   values are computed on the fly from the sparse counts: no dense or normalised copy is kept.
-//!   O(nnz).
+//! - The gene means of the control bins are those of `tmescope_core::gene_stats` (stored in
+//!   `genes.parquet`, or one pass over the counts): counts scaled to `target_sum` per cell, then
+//!   `ln(1 + x)`, as scanpy's `normalize_total` + `log1p`, without a dense or normalised copy. O(nnz).
 //! - [`control_genes`]: scanpy's `score_genes` control selection (Satija et al., Nat Biotechnol 2015;
 //!   scanpy, Wolf et al., Genome Biol 2018): genes ranked by mean (ties take the minimum rank), bin id
 //!   `rank // round(n_genes / (n_bins - 1))` (round half to even, as numpy), up to `ctrl_size` genes drawn
@@ -19,6 +18,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use tmescope_core::counts::Log1pScaled;
+pub use tmescope_core::gene_stats::cell_scale;
 use tmescope_core::graph::NeighborGraph;
 use tmescope_core::seed::{mix64, GOLDEN_GAMMA};
 
@@ -27,48 +27,10 @@ pub fn normalisation_scale(totals: &[f64], target_sum: f64) -> Vec<f64> {
     totals.iter().map(|&t| cell_scale(t, target_sum)).collect()
 }
 
-/// One cell's scale factor `target_sum / total` (0 for an empty cell).
-#[inline]
-pub fn cell_scale(total: f64, target_sum: f64) -> f64 {
-    if total > 0.0 {
-        target_sum / total
-    } else {
-        0.0
-    }
-}
-
 /// The normalised, log1p value of a count.
 #[inline]
 pub fn lognorm(count: f64, scale: f64) -> f64 {
     (count * scale).ln_1p()
-}
-
-/// Mean of each gene over all cells of the normalised log1p matrix, accumulated row by row (so the counts
-/// can be streamed; rows are added in cell order, so the sums are the same for any thread count).
-#[derive(Debug, Clone)]
-pub struct GeneMeans {
-    sum: Vec<f64>,
-    log: Log1pScaled,
-}
-
-impl GeneMeans {
-    /// Zero sums for `n_genes` genes.
-    pub fn new(n_genes: usize) -> Self {
-        GeneMeans { sum: vec![0.0; n_genes], log: Log1pScaled::new(1.0) }
-    }
-
-    /// Adds one cell: its non-zero `genes`, their `values` and the cell's scale factor.
-    pub fn add_row(&mut self, genes: &[u32], values: &[f64], scale: f64) {
-        self.log.reset(scale);
-        for (&g, &v) in genes.iter().zip(values) {
-            self.sum[g as usize] += self.log.get(v);
-        }
-    }
-
-    /// The means over `n_cells` cells (cells never added count as zeros).
-    pub fn means(&self, n_cells: usize) -> Vec<f64> {
-        self.sum.iter().map(|s| s / n_cells.max(1) as f64).collect()
-    }
 }
 
 /// scanpy's expression bins: `floor(min_rank / round(n / (n_bins - 1)))` for each gene.
@@ -259,17 +221,6 @@ mod tests {
     use super::*;
     use tmescope_core::counts::CsrCounts;
 
-    /// Rows of `c` through the row-by-row accumulators, as the stage streams them.
-    fn means_of(c: &CsrCounts, s: &[f64]) -> Vec<f64> {
-        let mut acc = GeneMeans::new(c.n_cols);
-        for i in 0..c.n_rows {
-            let (g, v) = c.row(i);
-            let v: Vec<f64> = (0..g.len()).map(|k| v.get(k)).collect();
-            acc.add_row(g, &v, s[i]);
-        }
-        acc.means(c.n_rows)
-    }
-
     fn score_programs(
         c: &CsrCounts,
         s: &[f64],
@@ -295,16 +246,6 @@ mod tests {
         // 3 cells x 4 genes.
         CsrCounts::from_triplets(3, 4, vec![(0, 0, 5.0), (0, 1, 5.0), (1, 2, 10.0), (2, 0, 1.0), (2, 3, 3.0)], true)
             .unwrap()
-    }
-
-    #[test]
-    fn means_match_hand_computation() {
-        let c = m();
-        let s = normalisation_scale(&c.row_totals(), 1e4);
-        let mu = means_of(&c, &s);
-        let want0 = ((5000.0f64).ln_1p() + (2500.0f64).ln_1p()) / 3.0;
-        assert!((mu[0] - want0).abs() < 1e-12);
-        assert!((mu[2] - (1e4f64).ln_1p() / 3.0).abs() < 1e-12);
     }
 
     #[test]

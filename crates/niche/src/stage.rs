@@ -15,9 +15,8 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tmescope_core::dataset::{
-    read_cells, read_counts_of, read_genes, stream_count_blocks, stream_count_rows, CellTable, Column,
-};
+use tmescope_core::dataset::{read_cells, read_counts_of, read_genes, stream_count_blocks, CellTable, Column};
+use tmescope_core::gene_stats::gene_moments;
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{arc, batch_with_schema, ParquetSink, Table};
@@ -187,17 +186,12 @@ pub fn run_score(
             warnings.join("; ")
         )));
     }
-    // The counts are streamed cell by cell, twice for scanpy scores (gene means for the control bins,
-    // then the scores) and once for rank scores: memory stays proportional to cells x programs.
-    let mut means = score::GeneMeans::new(genes.len());
-    if p.method == ScoreMethod::Scanpy {
-        stream_count_rows(dataset, n, genes.len(), |_, g, v| {
-            means.add_row(g, v, score::cell_scale(v.iter().sum(), p.target_sum));
-            Ok(())
-        })?;
-    }
+    // The counts are streamed cell by cell once, for the scores (the gene means of scanpy's control bins
+    // are stored in genes.parquet, or take one more pass): memory stays proportional to cells x programs.
     let bins = match p.method {
-        ScoreMethod::Scanpy => score::expression_bins(&means.means(n), p.n_bins),
+        ScoreMethod::Scanpy => {
+            score::expression_bins(&gene_moments(dataset, n, genes.len(), p.target_sum)?.0, p.n_bins)
+        }
         ScoreMethod::Rank => vec![],
     };
     let genes_used: Vec<ProgramGenes> = progs

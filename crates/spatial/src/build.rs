@@ -19,6 +19,7 @@ use crate::kdtree::PointTree;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
+use tmescope_core::gene_stats::percentile;
 use tmescope_core::graph::NeighborGraph;
 use tmescope_core::{Error, Result};
 
@@ -188,18 +189,6 @@ pub fn radius_edges(pts: &[[f64; 2]], radius: f64) -> Vec<(u32, u32, f64)> {
             out
         })
         .collect()
-}
-
-/// The `p`-th percentile (0..=100) of `v` with linear interpolation (numpy's default); `v` is sorted here.
-pub fn percentile(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let pos = (p / 100.0).clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
 /// Delaunay edges `(i, j, distance)`, both directions, without edges longer than the `prune_percentile`-th
@@ -529,11 +518,5 @@ mod tests {
         assert_eq!(sg.neighbors_of(0), &[1]);
         assert_eq!(sg.neighbors_of(1), &[0]);
         assert!(matches!(subgraph(&g, &[0, 1, 2, 3]), std::borrow::Cow::Borrowed(_)), "all cells: no copy");
-    }
-
-    #[test]
-    fn percentile_interpolates() {
-        assert_eq!(percentile(&mut [4.0, 1.0, 2.0, 3.0], 50.0), 2.5);
-        assert_eq!(percentile(&mut [1.0, 2.0], 100.0), 2.0);
     }
 }

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::Log1pScaled;
 use tmescope_core::dataset::{cell_totals, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE};
+use tmescope_core::gene_stats::{cell_scale, gene_moments, median_target, percentile};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{
@@ -241,15 +242,14 @@ pub fn median_nn_distance(pts: &[[f64; 2]]) -> f64 {
     }
     let tree = PointTree::new(pts.to_vec());
     let mut d: Vec<f64> = (0..pts.len()).into_par_iter().map(|i| tree.knn_of(i, 1)[0].0.sqrt()).collect();
-    crate::build::percentile(&mut d, 50.0)
+    percentile(&mut d, 50.0)
 }
 
 /// Per-cell factors of scanpy's `normalize_total` with `target_sum=None`: the median non-zero total over
 /// the cell's total (0 for empty cells).
 pub fn median_scale(totals: &[f64]) -> Vec<f64> {
-    let mut nz: Vec<f64> = totals.iter().copied().filter(|&t| t > 0.0).collect();
-    let target = if nz.is_empty() { 1.0 } else { crate::build::percentile(&mut nz, 50.0) };
-    totals.iter().map(|&t| if t > 0.0 { target / t } else { 0.0 }).collect()
+    let target = median_target(totals);
+    totals.iter().map(|&t| cell_scale(t, target)).collect()
 }
 
 /// `ln(1 + v * scale[cell])` over a stream of entries grouped by cell, with each cell's small counts
@@ -297,22 +297,11 @@ pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, gen
     Ok(out)
 }
 
-/// Indices of the `n` genes with the largest variance of log1p(counts x `scale`) (ties: lower index),
-/// from one streamed pass over `counts.parquet`.
-pub fn top_variable_genes(dataset: &Path, scale: &[f64], n_genes: usize, n: usize) -> Result<Vec<usize>> {
-    let mut s = vec![0.0; n_genes];
-    let mut s2 = vec![0.0; n_genes];
-    let mut cell = LogCell::default();
-    stream_counts(dataset, scale.len(), n_genes, |b| {
-        for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
-            let x = cell.log1p(i, b.values.get(k), scale);
-            s[g as usize] += x;
-            s2[g as usize] += x * x;
-        }
-        Ok(())
-    })?;
-    let m = scale.len().max(1) as f64;
-    let var: Vec<f64> = (0..n_genes).map(|g| s2[g] / m - (s[g] / m).powi(2)).collect();
+/// Indices of the `n` genes with the largest variance of log1p(counts x median total / cell total) (ties:
+/// lower index) over the dataset's `n_cells` cells with these `totals`: the variances stored in
+/// `genes.parquet`, or one streamed pass over `counts.parquet` ([`gene_moments`]).
+pub fn top_variable_genes(dataset: &Path, totals: &[f64], n_genes: usize, n: usize) -> Result<Vec<usize>> {
+    let (_, var) = gene_moments(dataset, totals.len(), n_genes, median_target(totals))?;
     let mut idx: Vec<usize> = (0..n_genes).collect();
     idx.sort_by(|&a, &b| var[b].total_cmp(&var[a]).then(a.cmp(&b)));
     idx.truncate(n);
@@ -623,9 +612,10 @@ pub fn run_stats(
             }
         }
         // Counts are streamed (totals from cells.parquet, the median target), keeping only the genes used.
-        let scale = median_scale(&cell_totals(dataset, cells.len())?);
+        let totals = cell_totals(dataset, cells.len())?;
+        let scale = median_scale(&totals);
         if let Some(nv) = opts.top_variable {
-            for g in top_variable_genes(dataset, &scale, genes.len(), nv)? {
+            for g in top_variable_genes(dataset, &totals, genes.len(), nv)? {
                 if !idx.contains(&g) {
                     idx.push(g);
                 }

@@ -43,6 +43,12 @@ pub fn genes_schema() -> SchemaRef {
         field("gene_id", DataType::Utf8, false),
         field("gene_name", DataType::Utf8, false),
         field("feature_type", DataType::Utf8, false),
+        field("n_cells", DataType::UInt32, false),
+        field("total_counts", DataType::Float64, false),
+        field("mean_log1p_cp10k", DataType::Float64, false),
+        field("var_log1p_cp10k", DataType::Float64, false),
+        field("mean_log1p_median", DataType::Float64, false),
+        field("var_log1p_median", DataType::Float64, false),
     ]))
 }
 
