@@ -33,37 +33,46 @@ pub struct NeighborGraph {
 }
 
 impl NeighborGraph {
-    /// Builds the graph from `(src, dst, distance, weight)` edges; duplicates are kept once.
-    pub fn from_edges(n: usize, mut edges: Vec<(u32, u32, f64, f64)>, directed: bool) -> Self {
-        if edges.windows(2).all(|w| w[0].0 <= w[1].0) {
-            // Already grouped by source (the kNN and radius builders emit rows in order): sorting each
-            // row by destination is the same stable order, without sorting millions of edges at once.
-            let mut start = 0;
-            while start < edges.len() {
-                let src = edges[start].0;
-                let end = start + edges[start..].iter().take_while(|e| e.0 == src).count();
-                edges[start..end].sort_by_key(|e| e.1);
-                start = end;
-            }
-        } else {
-            edges.sort_by_key(|e| (e.0, e.1));
-        }
-        edges.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-        let mut indptr = vec![0u64; n + 1];
+    /// Builds the graph from `(src, dst, distance, weight)` edges; duplicates are kept once (the first
+    /// given). O(edges): a counting sort by source, then each row sorted by destination (both stable, so
+    /// the order is that of a stable sort by `(src, dst)`).
+    pub fn from_edges(n: usize, edges: Vec<(u32, u32, f64, f64)>, directed: bool) -> Self {
+        let mut start = vec![0usize; n + 1];
         for e in &edges {
-            indptr[e.0 as usize + 1] += 1;
+            start[e.0 as usize + 1] += 1;
         }
         for i in 0..n {
-            indptr[i + 1] += indptr[i];
+            start[i + 1] += start[i];
         }
-        NeighborGraph {
+        let mut next = start[..n].to_vec();
+        let mut rows: Vec<(u32, f64, f64)> = vec![(0, 0.0, 0.0); edges.len()];
+        for (s, d, dist, w) in edges {
+            let p = &mut next[s as usize];
+            rows[*p] = (d, dist, w);
+            *p += 1;
+        }
+        let mut g = NeighborGraph {
             n,
-            indptr,
-            neighbors: edges.iter().map(|e| e.1).collect(),
-            distances: edges.iter().map(|e| e.2).collect(),
-            weights: edges.iter().map(|e| e.3).collect(),
+            indptr: Vec::with_capacity(n + 1),
+            neighbors: Vec::with_capacity(rows.len()),
+            distances: Vec::with_capacity(rows.len()),
+            weights: Vec::with_capacity(rows.len()),
             directed,
+        };
+        g.indptr.push(0);
+        for i in 0..n {
+            let row = &mut rows[start[i]..start[i + 1]];
+            row.sort_by_key(|e| e.0);
+            for (k, &(d, dist, w)) in row.iter().enumerate() {
+                if k == 0 || row[k - 1].0 != d {
+                    g.neighbors.push(d);
+                    g.distances.push(dist);
+                    g.weights.push(w);
+                }
+            }
+            g.indptr.push(g.neighbors.len() as u64);
         }
+        g
     }
 
     /// The disjoint union of `graphs`: node `i` of graph `g` becomes node `i + (nodes of graphs before g)`,
@@ -185,6 +194,29 @@ mod tests {
         assert_eq!(s.neighbors_of(4), &[3]);
         assert_eq!(s.distances, vec![1.0, 1.0, 2.0, 3.0]);
         assert_eq!(s.weights, vec![1.0, 1.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn from_edges_sorts_rows_and_keeps_the_first_duplicate() {
+        let edges = vec![
+            (2, 0, 1.0, 1.0),
+            (0, 3, 2.0, 1.0),
+            (0, 1, 3.0, 1.0),
+            (2, 0, 9.0, 0.5),
+            (3, 2, 4.0, 1.0),
+            (0, 3, 8.0, 1.0),
+            (0, 2, 5.0, 1.0),
+        ];
+        let g = NeighborGraph::from_edges(5, edges.clone(), true);
+        // The order of a stable sort by (src, dst), then the first of each (src, dst) kept.
+        let mut want = edges;
+        want.sort_by_key(|e| (e.0, e.1));
+        want.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        assert_eq!(g.indptr, vec![0, 3, 3, 4, 5, 5]);
+        assert_eq!(g.neighbors, want.iter().map(|e| e.1).collect::<Vec<_>>());
+        assert_eq!(g.distances, want.iter().map(|e| e.2).collect::<Vec<_>>());
+        assert_eq!(g.distances, vec![3.0, 5.0, 2.0, 1.0, 4.0]);
+        assert_eq!(g.weights, vec![1.0, 1.0, 1.0, 1.0, 1.0]);
     }
 
     #[test]

@@ -196,11 +196,10 @@ pub fn radius_edges(pts: &[[f64; 2]], radius: f64) -> Vec<(u32, u32, f64)> {
 pub fn delaunay_edges(pts: &[[f64; 2]], prune_percentile: f64) -> Result<Vec<(u32, u32, f64)>> {
     use spade::{DelaunayTriangulation, Point2, Triangulation};
     // One vertex per distinct position: the lowest index keeps it, the others attach to it.
-    let mut order: Vec<u32> = (0..pts.len() as u32).collect();
-    order.sort_by(|&a, &b| {
-        let (pa, pb) = (pts[a as usize], pts[b as usize]);
-        pa[0].total_cmp(&pb[0]).then(pa[1].total_cmp(&pb[1])).then(a.cmp(&b))
-    });
+    // Sorted by position then index (the keys are unique, so an unstable parallel sort gives one order).
+    let mut keyed: Vec<(f64, f64, u32)> = pts.iter().enumerate().map(|(i, p)| (p[0], p[1], i as u32)).collect();
+    keyed.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let order: Vec<u32> = keyed.into_iter().map(|k| k.2).collect();
     let mut representative = vec![0u32; pts.len()];
     let mut is_rep = vec![false; pts.len()];
     let mut k = 0;
