@@ -433,7 +433,17 @@ fn require_file(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
 
 /// Reads `cells.parquet` of a dataset folder, returning the table, platform and coordinate unit.
 pub fn read_cells(dir: &Path) -> Result<(CellTable, String, String)> {
-    let t = Table::read(&require_file(dir, CELLS_FILE)?)?;
+    cell_table(Table::read(&require_file(dir, CELLS_FILE)?)?)
+}
+
+/// Reads only the ids, samples and positions of `cells.parquet` (`cell_id`, `sample`, `x`, `y`, and `z`
+/// when present), without decoding the other columns: `extra` is empty. For stages that need no other
+/// column (graph, score).
+pub fn read_cell_positions(dir: &Path) -> Result<(CellTable, String, String)> {
+    cell_table(Table::read_columns(&require_file(dir, CELLS_FILE)?, &["cell_id", "sample", "x", "y", "z"])?)
+}
+
+fn cell_table(t: Table) -> Result<(CellTable, String, String)> {
     let fixed = ["cell_id", "sample", "x", "y", "total_counts", "n_genes", "z"];
     let mut cells = CellTable {
         cell_id: t.utf8("cell_id")?,
@@ -759,6 +769,27 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let e = dataset_file(tmp.path(), CELLS_FILE).unwrap_err().to_string();
         assert!(e.contains("cells.parquet") && e.contains("dataset folder"), "{e}");
+    }
+
+    #[test]
+    fn positions_skip_the_other_columns() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let d = tiny();
+        d.write(&dir, &Provenance::new("test", serde_json::json!({}))).unwrap();
+        let (c, platform, unit) = read_cell_positions(&dir).unwrap();
+        assert_eq!((c.cell_id, c.sample, c.x, c.y, c.z), (d.cells.cell_id, d.cells.sample, d.cells.x, d.cells.y, None));
+        assert!(c.extra.is_empty(), "cell_type is not read");
+        assert_eq!((platform.as_str(), unit.as_str()), ("table", "micrometre"));
+        // A cells.parquet without `y` is an error naming the column.
+        let t = Table::read(&dir.join(CELLS_FILE)).unwrap();
+        let keep: Vec<usize> =
+            (0..t.batch.num_columns()).filter(|&k| t.batch.schema().field(k).name() != "y").collect();
+        let b = t.batch.project(&keep).unwrap();
+        crate::parquet_io::write_batch(&dir.join(CELLS_FILE), &b, &Provenance::new("t", serde_json::json!({})), &[])
+            .unwrap();
+        let e = read_cell_positions(&dir).unwrap_err().to_string();
+        assert!(e.contains("cells.parquet") && e.contains("`y`"), "{e}");
     }
 
     #[test]

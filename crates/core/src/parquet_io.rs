@@ -230,18 +230,33 @@ pub fn file_num_rows(path: &Path) -> Result<usize> {
 impl Table {
     /// Reads `path`. A missing, truncated or non-Parquet file is an input error naming the file.
     pub fn read(path: &Path) -> Result<Self> {
-        let builder = open_parquet(path)?;
+        Self::read_projected(path, None)
+    }
+
+    /// Reads only the named columns of `path` that it has (the others are not decoded; asking a table
+    /// for a missing one is then the usual error).
+    pub fn read_columns(path: &Path, columns: &[&str]) -> Result<Self> {
+        Self::read_projected(path, Some(columns))
+    }
+
+    fn read_projected(path: &Path, columns: Option<&[&str]>) -> Result<Self> {
+        let mut builder = open_parquet(path)?;
+        if let Some(columns) = columns {
+            let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+            builder = builder.with_projection(mask);
+        }
         let metadata = builder
             .metadata()
             .file_metadata()
             .key_value_metadata()
             .map(|kv| kv.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
             .unwrap_or_default();
-        let schema = builder.schema().clone();
         let mut reader = builder
             .with_batch_size(ROW_GROUP_ROWS)
             .build()
             .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
+        // The schema of the batches read (the projected columns only).
+        let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
         let mut batches = Vec::new();
         while let Some(b) = next_batch(&mut reader, path)? {
             batches.push(b);

@@ -15,7 +15,9 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tmescope_core::dataset::{read_cells, read_counts_of, read_genes, stream_count_blocks, CellTable, Column};
+use tmescope_core::dataset::{
+    read_cell_positions, read_cells, read_counts_of, read_genes, stream_count_blocks, CellTable, Column,
+};
 use tmescope_core::gene_stats::gene_moments;
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
@@ -168,7 +170,7 @@ pub fn run_score(
     p: &ScoreParams,
     prov: Provenance,
 ) -> Result<ScoreSummary> {
-    let (cells, _, _) = read_cells(dataset)?;
+    let (cells, _, _) = read_cell_positions(dataset)?;
     let genes = read_genes(dataset)?;
     let n = cells.len();
     let graph = match graph {

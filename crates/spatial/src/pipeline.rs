@@ -17,7 +17,9 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::Log1pScaled;
-use tmescope_core::dataset::{cell_totals, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE};
+use tmescope_core::dataset::{
+    cell_totals, read_cell_positions, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE,
+};
 use tmescope_core::gene_stats::{cell_scale, gene_moments, median_target, percentile};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
@@ -71,7 +73,7 @@ pub struct GraphSummary {
 /// Builds the graph of `kind` for the dataset folder `dataset` and writes `edges.parquet` and
 /// `components.parquet` into `out`.
 pub fn run_graph(dataset: &Path, kind: &GraphKind, out: &OutputDir, prov: &Provenance) -> Result<GraphSummary> {
-    let (cells, _, unit) = read_cells(dataset)?;
+    let (cells, _, unit) = read_cell_positions(dataset)?;
     let source = dataset.join(CELLS_FILE);
     if cells.is_empty() {
         return Err(Error::file(&source, "no cells: expected at least one row"));
