@@ -300,7 +300,7 @@ pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, gen
 }
 
 /// Indices of the `n` genes with the largest variance of log1p(counts x median total / cell total) (ties:
-/// lower index) over the dataset's `n_cells` cells with these `totals`: the variances stored in
+/// lower index) over the dataset's cells, whose `totals` give the median: the variances stored in
 /// `genes.parquet`, or one streamed pass over `counts.parquet` ([`gene_moments`]).
 pub fn top_variable_genes(dataset: &Path, totals: &[f64], n_genes: usize, n: usize) -> Result<Vec<usize>> {
     let (_, var) = gene_moments(dataset, totals.len(), n_genes, median_target(totals))?;
