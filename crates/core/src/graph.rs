@@ -148,7 +148,8 @@ impl NeighborGraph {
 
     /// Reads `edges.parquet` for a dataset of `n` cells. Returns the graph and its description.
     pub fn read(path: &Path, n: usize) -> Result<(Self, serde_json::Value)> {
-        let t = Table::read(path)?;
+        // The per-edge `sample` column is not needed to rebuild the graph: it is not decoded.
+        let t = Table::read_columns(path, &["src", "dst", "distance", "weight"])?;
         let desc: serde_json::Value =
             t.metadata.get(GRAPH_KEY).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
                 Error::file(

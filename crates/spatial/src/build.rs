@@ -131,8 +131,9 @@ pub fn build_graph(
         return Err(Error::Internal(format!("sample has {} rows, x {n}", sample.len())));
     }
     check_coordinates(x, y, cell_id, source)?;
+    let groups = sample_groups(sample);
     let mut edges: Vec<(u32, u32, f64, f64)> = Vec::new();
-    for (name, rows) in sample_groups(sample) {
+    for (name, rows) in groups {
         let pts: Vec<[f64; 2]> = rows.iter().map(|&r| [x[r as usize], y[r as usize]]).collect();
         if let GraphKind::Knn { k, .. } | GraphKind::Grid { k, .. } = kind {
             if pts.len() <= *k {
@@ -146,6 +147,12 @@ pub fn build_graph(
                         k + 1
                     ),
                 ));
+            }
+        }
+        if let GraphKind::Knn { k, symmetric: false } = kind {
+            if is_every_row(&rows, n) {
+                // One sample holding every cell in order: the rows go straight into CSR form.
+                return Ok(knn_graph(&pts, *k));
             }
         }
         let local = match kind {
@@ -171,6 +178,31 @@ pub fn knn_edges(pts: &[[f64; 2]], k: usize, symmetric: bool) -> Vec<(u32, u32, 
         edges.extend(rev);
     }
     edges
+}
+
+/// The directed kNN graph of `pts` (more than `k` points), built in place: row `i` holds the `k` edges of
+/// [`knn_edges`] from `i`, sorted by neighbour, as [`NeighborGraph::from_edges`] would order them.
+fn knn_graph(pts: &[[f64; 2]], k: usize) -> NeighborGraph {
+    let tree = PointTree::new(pts.to_vec());
+    let n = pts.len();
+    let mut neighbors = vec![0u32; n * k];
+    let mut distances = vec![0.0; n * k];
+    neighbors.par_chunks_mut(k).zip(distances.par_chunks_mut(k)).enumerate().for_each(|(i, (nb, dist))| {
+        let mut row = tree.knn_of(i, k);
+        row.sort_by_key(|e| e.1);
+        for (slot, (d2, j)) in row.into_iter().enumerate() {
+            nb[slot] = j;
+            dist[slot] = d2.sqrt();
+        }
+    });
+    NeighborGraph {
+        n,
+        indptr: (0..=n as u64).map(|i| i * k as u64).collect(),
+        neighbors,
+        distances,
+        weights: vec![1.0; n * k],
+        directed: true,
+    }
 }
 
 /// Edges `(i, j, distance)` between every pair with `d <= radius`, both directions, self excluded.
@@ -398,6 +430,34 @@ mod tests {
         assert_eq!(g.n_edges(), 4);
         let g = build_graph(&x, &y, &s(4), &ids(4), &GraphKind::Knn { k: 1, symmetric: true }, Path::new("c")).unwrap();
         assert_eq!(g.neighbors_of(2), &[1, 3]);
+    }
+
+    #[test]
+    fn knn_in_place_equals_the_edge_list_path() {
+        // Ties included (a lattice), one sample in order: the in-place CSR equals the edges through
+        // from_edges.
+        let (mut x, mut y) = (vec![], vec![]);
+        for i in 0..12 {
+            for j in 0..9 {
+                x.push(i as f64 * 1.5 + if j % 2 == 0 { 0.0 } else { 0.75 });
+                y.push(j as f64);
+            }
+        }
+        let pts: Vec<[f64; 2]> = x.iter().zip(&y).map(|(&a, &b)| [a, b]).collect();
+        for k in [1, 4, 6, 10] {
+            let edges = knn_edges(&pts, k, false).into_iter().map(|(a, b, d)| (a, b, d, 1.0)).collect();
+            let want = NeighborGraph::from_edges(pts.len(), edges, true);
+            let got = build_graph(
+                &x,
+                &y,
+                &s(x.len()),
+                &ids(x.len()),
+                &GraphKind::Knn { k, symmetric: false },
+                Path::new("c"),
+            )
+            .unwrap();
+            assert_eq!(got, want, "k = {k}");
+        }
     }
 
     #[test]
