@@ -247,10 +247,9 @@ pub fn median_nn_distance(pts: &[[f64; 2]]) -> f64 {
     percentile(&mut d, 50.0)
 }
 
-/// Per-cell factors of scanpy's `normalize_total` with `target_sum=None`: the median non-zero total over
-/// the cell's total (0 for empty cells).
-pub fn median_scale(totals: &[f64]) -> Vec<f64> {
-    let target = median_target(totals);
+/// Per-cell factors of scanpy's `normalize_total` with `target_sum=None`: `target` (the median non-zero
+/// total, [`median_target`]) over the cell's total (0 for empty cells).
+pub fn median_scale(totals: &[f64], target: f64) -> Vec<f64> {
     totals.iter().map(|&t| cell_scale(t, target)).collect()
 }
 
@@ -299,11 +298,11 @@ pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, gen
     Ok(out)
 }
 
-/// Indices of the `n` genes with the largest variance of log1p(counts x median total / cell total) (ties:
-/// lower index) over the dataset's cells, whose `totals` give the median: the variances stored in
-/// `genes.parquet`, or one streamed pass over `counts.parquet` ([`gene_moments`]).
-pub fn top_variable_genes(dataset: &Path, totals: &[f64], n_genes: usize, n: usize) -> Result<Vec<usize>> {
-    let (_, var) = gene_moments(dataset, totals.len(), n_genes, median_target(totals))?;
+/// Indices of the `n` genes with the largest variance of log1p(counts x `target` / cell total) (ties:
+/// lower index) over the dataset's `n_cells` cells, `target` being the median non-zero total: the
+/// variances stored in `genes.parquet`, or one streamed pass over `counts.parquet` ([`gene_moments`]).
+pub fn top_variable_genes(dataset: &Path, n_cells: usize, target: f64, n_genes: usize, n: usize) -> Result<Vec<usize>> {
+    let (_, var) = gene_moments(dataset, n_cells, n_genes, target)?;
     let mut idx: Vec<usize> = (0..n_genes).collect();
     idx.sort_by(|&a, &b| var[b].total_cmp(&var[a]).then(a.cmp(&b)));
     idx.truncate(n);
@@ -615,9 +614,10 @@ pub fn run_stats(
         }
         // Counts are streamed (totals from cells.parquet, the median target), keeping only the genes used.
         let totals = cell_totals(dataset, cells.len())?;
-        let scale = median_scale(&totals);
+        let target = median_target(&totals);
+        let scale = median_scale(&totals, target);
         if let Some(nv) = opts.top_variable {
-            for g in top_variable_genes(dataset, &totals, genes.len(), nv)? {
+            for g in top_variable_genes(dataset, cells.len(), target, genes.len(), nv)? {
                 if !idx.contains(&g) {
                     idx.push(g);
                 }
