@@ -38,6 +38,22 @@ impl CountValues {
         }
     }
 
+    /// Whether any value is zero.
+    pub fn has_zero(&self) -> bool {
+        match self {
+            CountValues::U32(v) => v.iter().fold(false, |z, &x| z | (x == 0)),
+            CountValues::F32(v) => v.iter().fold(false, |z, &x| z | (x == 0.0)),
+        }
+    }
+
+    /// Appends every value, as `f64`, to `out`.
+    pub fn extend_f64(&self, out: &mut Vec<f64>) {
+        match self {
+            CountValues::U32(v) => out.extend(v.iter().map(|&x| x as f64)),
+            CountValues::F32(v) => out.extend(v.iter().map(|&x| x as f64)),
+        }
+    }
+
     /// Whether the values are integers.
     pub fn is_integer(&self) -> bool {
         matches!(self, CountValues::U32(_))

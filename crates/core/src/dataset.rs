@@ -13,6 +13,7 @@ use crate::{Error, Result};
 use arrow::array::{
     ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, UInt32Array,
 };
+use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::{DataType, Field, Schema};
 use std::collections::HashMap;
 use std::path::Path;
@@ -480,10 +481,10 @@ pub fn read_genes(dir: &Path) -> Result<GeneTable> {
 /// One batch of `counts.parquet` entries (parallel columns), as streamed by [`stream_counts`].
 #[derive(Debug, Clone)]
 pub struct CountBatch {
-    /// Cell (row) index of each entry.
-    pub cells: Vec<u32>,
-    /// Gene (column) index of each entry.
-    pub genes: Vec<u32>,
+    /// Cell (row) index of each entry (the decoded column, not copied).
+    pub cells: ScalarBuffer<u32>,
+    /// Gene (column) index of each entry (the decoded column, not copied).
+    pub genes: ScalarBuffer<u32>,
     /// The values (`u32` when the file holds integers).
     pub values: CountValues,
 }
@@ -508,8 +509,8 @@ pub fn stream_counts(
 ) -> Result<()> {
     let path = require_file(dir, COUNTS_FILE)?;
     Table::stream(&path, &["cell_index", "gene_index", "count"], |t| {
-        let cells = t.u32("cell_index")?;
-        let genes = t.u32("gene_index")?;
+        let cells = t.u32_buffer("cell_index")?;
+        let genes = t.u32_buffer("gene_index")?;
         check_indices(&path, "cell_index", &cells, n_cells, CELLS_FILE)?;
         check_indices(&path, "gene_index", &genes, n_genes, GENES_FILE)?;
         let values = if t.column("count")?.data_type().is_integer() {
@@ -597,42 +598,56 @@ pub fn stream_count_blocks(
     // `offsets.len() == rows.len()`.
     let (mut rows, mut offsets, mut genes, mut values): (Vec<u32>, Vec<usize>, Vec<u32>, Vec<f64>) =
         (vec![], vec![0], vec![], vec![]);
+    // The last entry seen (cell, gene), zero or not, and where the rows of the current batch start.
+    let mut last: Option<(u32, u32)> = None;
+    let mut starts: Vec<usize> = vec![];
     let counts_path = dir.join(COUNTS_FILE);
     stream_counts(dir, n_cells, n_genes, |b| {
+        // One tight pass checks the order and finds the row starts; the error is built after it.
+        starts.clear();
+        // Before the first entry the previous cell is -1: a new row that nothing precedes.
+        let (mut pr, mut pg) = last.map_or((-1, 0), |(r, g)| (r as i64, g));
+        let mut bad = false;
         for (k, (&r, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
-            let open = rows.last().copied();
-            if open != Some(r) {
-                if let Some(prev) = open {
-                    if r < prev {
-                        return Err(Error::input(
-                            &counts_path,
-                            "column `cell_index`",
-                            format!(
-                                "expected rows sorted by cell_index (as ingest writes them); found {r} after {prev}"
-                            ),
-                        ));
-                    }
-                    offsets.push(genes.len());
+            let r = r as i64;
+            if r != pr {
+                starts.push(k);
+            }
+            bad |= r < pr || (r == pr && g <= pg);
+            (pr, pg) = (r, g);
+        }
+        if bad {
+            return Err(order_error(&counts_path, last, &b.cells, &b.genes));
+        }
+        if let (Some(&r), Some(&g)) = (b.cells.last(), b.genes.last()) {
+            last = Some((r, g));
+        }
+        // Zero values are dropped: each row start moves to the number of entries kept before it.
+        let base = genes.len();
+        let mut open_row = |at: usize, r: u32| {
+            if !rows.is_empty() {
+                offsets.push(at);
+            }
+            rows.push(r);
+        };
+        if b.values.has_zero() {
+            let mut next = starts.iter().peekable();
+            for (k, &g) in b.genes.iter().enumerate() {
+                if next.next_if(|&&s| s == k).is_some() {
+                    open_row(genes.len(), b.cells[k]);
                 }
-                rows.push(r);
+                let v = b.values.get(k);
+                if v != 0.0 {
+                    genes.push(g);
+                    values.push(v);
+                }
             }
-            let row_start = offsets[rows.len() - 1];
-            if genes.len() > row_start && genes.last().is_some_and(|&last| g <= last) {
-                return Err(Error::input(
-                    &counts_path,
-                    "column `gene_index`",
-                    format!(
-                        "expected each cell's genes sorted and unique (as ingest writes them); found gene {g} after {} \
-                         in cell {r}",
-                        genes.last().copied().unwrap_or_default()
-                    ),
-                ));
+        } else {
+            for &k in &starts {
+                open_row(base + k, b.cells[k]);
             }
-            let v = b.values.get(k);
-            if v != 0.0 {
-                genes.push(g);
-                values.push(v);
-            }
+            genes.extend_from_slice(&b.genes);
+            b.values.extend_f64(&mut values);
         }
         // Hand out the closed rows; keep the open one.
         let closed = offsets.len() - 1;
@@ -652,6 +667,35 @@ pub fn stream_count_blocks(
     }
     offsets.push(genes.len());
     f(RowBlock { rows: &rows, offsets: &offsets, genes: &genes, values: &values })
+}
+
+/// The input error for the first entry of a batch (`cells`, `genes`) out of order, given the entry before
+/// the batch.
+fn order_error(path: &Path, last: Option<(u32, u32)>, cells: &[u32], genes: &[u32]) -> Error {
+    let mut prev = last;
+    for (&r, &g) in cells.iter().zip(genes) {
+        if let Some((pr, pg)) = prev {
+            if r < pr {
+                return Error::input(
+                    path,
+                    "column `cell_index`",
+                    format!("expected rows sorted by cell_index (as ingest writes them); found {r} after {pr}"),
+                );
+            }
+            if r == pr && g <= pg {
+                return Error::input(
+                    path,
+                    "column `gene_index`",
+                    format!(
+                        "expected each cell's genes sorted and unique (as ingest writes them); found gene {g} after \
+                         {pg} in cell {r}"
+                    ),
+                );
+            }
+        }
+        prev = Some((r, g));
+    }
+    Error::Internal("counts out of order, but no entry out of order found".into())
 }
 
 /// Streams the counts cell by cell: `f(cell, genes, values)` with the cell's non-zero entries for every
@@ -861,6 +905,67 @@ mod tests {
         .unwrap();
         assert_eq!(seen, (0..nc).collect::<Vec<_>>());
         assert_eq!(blocks, 2);
+    }
+
+    /// Writes `counts.parquet` of `dir` from raw entries (in the given order, zeros kept), two batches of
+    /// the file when there are more than [`ROW_GROUP_ROWS`] entries.
+    fn write_raw_counts(dir: &Path, entries: &[(u32, u32, u32)]) {
+        let col = |f: fn(&(u32, u32, u32)) -> u32| arc(UInt32Array::from(entries.iter().map(f).collect::<Vec<_>>()));
+        let batch =
+            RecordBatch::try_new(schema::counts_schema(true), vec![col(|e| e.0), col(|e| e.1), col(|e| e.2)]).unwrap();
+        let prov = Provenance::new("test", serde_json::json!({}));
+        crate::parquet_io::write_batch(&dir.join(COUNTS_FILE), &batch, &prov, &[]).unwrap();
+    }
+
+    #[test]
+    fn row_blocks_drop_zeros_and_refuse_unsorted_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ds");
+        let mut d = tiny();
+        d.cells.cell_id = vec!["a".into(), "b".into(), "c".into()];
+        d.cells.sample = vec!["s".into(); 3];
+        (d.cells.x, d.cells.y) = (vec![0.0; 3], vec![0.0; 3]);
+        d.cells.extra.clear();
+        d.counts = CsrCounts::from_triplets(3, 3, vec![], true).unwrap();
+        d.write(&dir, &Provenance::new("test", serde_json::json!({}))).unwrap();
+        type Row = (usize, Vec<u32>, Vec<f64>);
+        let rows = |dir: &Path| -> Result<Vec<Row>> {
+            let mut out = vec![];
+            stream_count_rows(dir, 3, 3, |i, g, v| {
+                out.push((i, g.to_vec(), v.to_vec()));
+                Ok(())
+            })?;
+            Ok(out)
+        };
+        // Cell 1's entries are all zero: it is handed out empty; the zeros of cell 2 are dropped.
+        write_raw_counts(&dir, &[(0, 1, 4), (1, 0, 0), (2, 0, 0), (2, 1, 3), (2, 2, 0)]);
+        let got = rows(&dir).unwrap();
+        assert_eq!(got, vec![(0, vec![1], vec![4.0]), (1, vec![], vec![]), (2, vec![1], vec![3.0])]);
+        // A gene repeated after a zero entry, and cells out of order, are input errors naming the column.
+        write_raw_counts(&dir, &[(0, 1, 0), (0, 1, 2)]);
+        let e = rows(&dir).unwrap_err().to_string();
+        assert!(e.contains("gene_index") && e.contains("found gene 1 after 1 in cell 0"), "{e}");
+        write_raw_counts(&dir, &[(1, 0, 1), (0, 2, 1)]);
+        let e = rows(&dir).unwrap_err().to_string();
+        assert!(e.contains("cell_index") && e.contains("found 0 after 1"), "{e}");
+        // Across the boundary between two batches of the file: a row goes on in the next batch, and a
+        // gene repeated there is found.
+        let m = (ROW_GROUP_ROWS / 2) as u32;
+        let mut big: Vec<(u32, u32, u32)> = (0..m).flat_map(|c| [(c, 0, 1), (c, 1, 1)]).collect();
+        big.push((m - 1, 2, 5));
+        write_raw_counts(&dir, &big);
+        let (mut n_rows, mut last) = (0, (0, vec![], vec![]));
+        stream_count_rows(&dir, m as usize, 3, |i, g, v| {
+            n_rows += 1;
+            last = (i, g.to_vec(), v.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((n_rows, last), (m, (m as usize - 1, vec![0, 1, 2], vec![1.0, 1.0, 5.0])));
+        big.last_mut().unwrap().1 = 1;
+        write_raw_counts(&dir, &big);
+        let e = stream_count_rows(&dir, m as usize, 3, |_, _, _| Ok(())).unwrap_err().to_string();
+        assert!(e.contains(&format!("found gene 1 after 1 in cell {}", m - 1)), "{e}");
     }
 
     #[test]

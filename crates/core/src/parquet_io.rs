@@ -7,6 +7,7 @@
 use crate::provenance::{Provenance, PROVENANCE_KEY};
 use crate::{Error, Result};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, UInt32Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory};
@@ -15,6 +16,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +51,9 @@ impl ParquetSink {
         kv.extend(extra.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
+            // Cell ids are distinct within a sample: a dictionary would not hold them (it stops at 1 MB
+            // and falls back to plain pages) and costs a hash per value.
+            .set_column_dictionary_enabled(ColumnPath::from("cell_id"), false)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(kv))
             .build();
@@ -342,6 +347,11 @@ impl Table {
 
     /// Column `name` as `u32` values; nulls or values that do not fit are an error.
     pub fn u32(&self, name: &str) -> Result<Vec<u32>> {
+        self.u32_buffer(name).map(|b| b.to_vec())
+    }
+
+    /// Column `name` as `u32` values without a copy when it is stored as `u32`; nulls are an error.
+    pub fn u32_buffer(&self, name: &str) -> Result<ScalarBuffer<u32>> {
         let a = self.cast(name, &DataType::UInt32)?;
         if a.null_count() > 0 {
             return Err(Error::input(
@@ -350,7 +360,7 @@ impl Table {
                 "expected non-negative integers, found nulls or out-of-range values",
             ));
         }
-        Ok(a.as_primitive::<UInt32Type>().values().to_vec())
+        Ok(a.as_primitive::<UInt32Type>().values().clone())
     }
 
     /// Column `name` as `u64` values; nulls are an error.

@@ -109,26 +109,35 @@ pub struct ProgramScorer<'a> {
     method: ScoreMethod,
     max_rank: usize,
     n_genes: usize,
-    /// scanpy: coefficient of each gene in each program, +1/n_sig for signature, -1/n_ctrl for control.
-    coef: Vec<Vec<(usize, f64)>>,
+    /// scanpy: coefficient of each gene in each program, +1/n_sig for signature, -1/n_ctrl for control;
+    /// gene `g`'s `(program, coefficient)` pairs are `coef[coef_start[g]..coef_start[g + 1]]`.
+    coef: Vec<(usize, f64)>,
+    coef_start: Vec<usize>,
 }
 
 impl<'a> ProgramScorer<'a> {
     /// Prepares `programs` (gene columns among `n_genes`) for `method`; `max_rank` caps the rank score.
     pub fn new(programs: &'a [ProgramGenes], method: ScoreMethod, max_rank: usize, n_genes: usize) -> Self {
-        let mut coef: Vec<Vec<(usize, f64)>> = Vec::new();
+        let mut per_gene: Vec<Vec<(usize, f64)>> = Vec::new();
         if method == ScoreMethod::Scanpy {
-            coef = vec![Vec::new(); n_genes];
+            per_gene = vec![Vec::new(); n_genes];
             for (p, prog) in programs.iter().enumerate() {
                 for &g in &prog.signature {
-                    coef[g].push((p, 1.0 / prog.signature.len() as f64));
+                    per_gene[g].push((p, 1.0 / prog.signature.len() as f64));
                 }
                 for &g in &prog.control {
-                    coef[g].push((p, -1.0 / prog.control.len() as f64));
+                    per_gene[g].push((p, -1.0 / prog.control.len() as f64));
                 }
             }
         }
-        ProgramScorer { programs, method, max_rank, n_genes, coef }
+        // Flattened (one contiguous array, no pointer per gene) for the per-entry lookup of `score_row`.
+        let mut coef_start = Vec::with_capacity(per_gene.len() + 1);
+        coef_start.push(0);
+        for c in &per_gene {
+            coef_start.push(coef_start[coef_start.len() - 1] + c.len());
+        }
+        let coef = per_gene.concat();
+        ProgramScorer { programs, method, max_rank, n_genes, coef, coef_start }
     }
 
     /// Writes the score of every program into `out` for one cell with non-zero `genes` (sorted), their
@@ -140,7 +149,7 @@ impl<'a> ProgramScorer<'a> {
                 // Same bits as `lognorm`, with the cell's small counts computed once.
                 let mut log = Log1pScaled::new(scale);
                 for (&g, &v) in genes.iter().zip(values) {
-                    let c = &self.coef[g as usize];
+                    let c = &self.coef[self.coef_start[g as usize]..self.coef_start[g as usize + 1]];
                     if !c.is_empty() {
                         let x = log.get(v);
                         for &(p, w) in c {

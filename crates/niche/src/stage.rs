@@ -11,6 +11,7 @@ use crate::score::{self, ProgramGenes, ScoreMethod};
 use crate::states::{group_membership, CompiledRules};
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -173,10 +174,6 @@ pub fn run_score(
     let (cells, _, _) = read_cell_positions(dataset)?;
     let genes = read_genes(dataset)?;
     let n = cells.len();
-    let graph = match graph {
-        Some(g) => Some(read_graph(g, n)?),
-        None => None,
-    };
     let rules = CompiledRules::load(p.rules.as_deref())?;
     let sets = load_programs(p.programs.as_deref(), p.replace_programs)?;
     let (progs, mut warnings) = resolve_programs(&sets, &genes.gene_name, p.min_genes);
@@ -223,22 +220,30 @@ pub fn run_score(
     scorer.score_row(&[], &[], 0.0, &mut empty);
     let mut raw: Vec<Vec<f64>> = empty.iter().map(|&e| vec![e; n]).collect();
     let mut any_count = false;
-    // Each block of complete rows is scored in parallel (rows are independent), then stored in order.
-    stream_count_blocks(dataset, n, genes.len(), |b| {
-        let mut block = vec![0.0; b.len() * np];
-        block.par_chunks_mut(np.max(1)).enumerate().for_each(|(k, out)| {
-            let (_, g, v) = b.row(k);
-            scorer.score_row(g, v, score::cell_scale(v.iter().sum(), p.target_sum), out);
-        });
-        for (k, scores) in block.chunks_exact(np.max(1)).enumerate() {
-            let (i, _, v) = b.row(k);
-            any_count |= v.iter().sum::<f64>() > 0.0;
-            for (col, x) in raw.iter_mut().zip(scores) {
-                col[i] = *x;
-            }
-        }
-        Ok(())
-    })?;
+    // Each block of complete rows is scored in parallel (rows are independent), then stored in order; the
+    // graph, used only after the scores, is read meanwhile.
+    let (graph, scored) = rayon::join(
+        || graph.map(|g| read_graph(g, n)).transpose(),
+        || {
+            stream_count_blocks(dataset, n, genes.len(), |b| {
+                let mut block = vec![0.0; b.len() * np];
+                block.par_chunks_mut(np.max(1)).enumerate().for_each(|(k, out)| {
+                    let (_, g, v) = b.row(k);
+                    scorer.score_row(g, v, score::cell_scale(v.iter().sum(), p.target_sum), out);
+                });
+                for (k, scores) in block.chunks_exact(np.max(1)).enumerate() {
+                    let (i, _, v) = b.row(k);
+                    any_count |= v.iter().sum::<f64>() > 0.0;
+                    for (col, x) in raw.iter_mut().zip(scores) {
+                        col[i] = *x;
+                    }
+                }
+                Ok(())
+            })
+        },
+    );
+    let graph = graph?;
+    scored?;
     if !any_count {
         return Err(Error::file(
             dataset.join(tmescope_core::dataset::COUNTS_FILE),
@@ -265,33 +270,46 @@ pub fn run_score(
     let mut sink = ParquetSink::create(&path, Arc::new(Schema::new(fields.clone())), &prov, &[])?;
     let ids = arc(StringArray::from_iter_values(&cells.cell_id));
     let samples = arc(StringArray::from_iter_values(&cells.sample));
-    let mut resistance_hot = None;
-    for (name, s) in names.iter().zip(&raw) {
-        let (sm, z, q) = match &graph {
+    // One program's rows: its scores, smoothed scores and hotspots (and, for the resistance score, the
+    // number of cells in significant hotspots).
+    let program_rows = |name: &str, s: &[f64]| -> Result<(RecordBatch, Option<usize>)> {
+        let (sm, z, q, hot) = match &graph {
             Some(g) => {
                 let sm = score::smooth(g, s);
                 let z = gi_star_z(g, s);
                 let (_, q) = z_to_p_q(&z);
-                if name == RESISTANCE {
-                    resistance_hot = Some((0..n).filter(|&i| z[i] > 0.0 && q[i] < 0.05).count());
-                }
-                (sm, z, q)
+                let hot = (name == RESISTANCE).then(|| (0..n).filter(|&i| z[i] > 0.0 && q[i] < 0.05).count());
+                (sm, z, q, hot)
             }
-            None => (s.clone(), vec![f64::NAN; n], vec![f64::NAN; n]),
+            None => (s.to_vec(), vec![f64::NAN; n], vec![f64::NAN; n], None),
         };
         let batch = batch_with_schema(
             Arc::new(Schema::new(fields.clone())),
             vec![
                 ids.clone(),
                 samples.clone(),
-                arc(StringArray::from_iter_values(std::iter::repeat_n(name.as_str(), n))),
-                arc(Float64Array::from(s.clone())),
+                arc(StringArray::from_iter_values(std::iter::repeat_n(name, n))),
+                arc(Float64Array::from(s.to_vec())),
                 arc(Float64Array::from(sm)),
                 f64_opt(&z),
                 f64_opt(&q),
             ],
         )?;
-        sink.write(&batch)?;
+        Ok((batch, hot))
+    };
+    // Each program's rows are computed while the previous program's are encoded.
+    let mut resistance_hot = None;
+    let mut pending: Option<RecordBatch> = None;
+    for (name, s) in names.iter().zip(&raw) {
+        let (rows, written) =
+            rayon::join(|| program_rows(name, s), || pending.take().map_or(Ok(()), |b| sink.write(&b)));
+        written?;
+        let (batch, hot) = rows?;
+        resistance_hot = resistance_hot.or(hot);
+        pending = Some(batch);
+    }
+    if let Some(b) = pending {
+        sink.write(&b)?;
     }
     sink.finish()?;
     let (mut pn, mut gn, mut role) = (vec![], vec![], vec![]);
