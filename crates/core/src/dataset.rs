@@ -491,6 +491,10 @@ pub struct CountBatch {
 
 /// An input error when an index of `column` of `counts.parquet` is not below `n`, the row count of `table`.
 fn check_indices(path: &Path, column: &str, indices: &[u32], n: usize, table: &str) -> Result<()> {
+    // The maximum is a vectorised pass; the offending index is looked for only when there is one.
+    if indices.iter().copied().max().is_none_or(|m| (m as usize) < n) {
+        return Ok(());
+    }
     match indices.iter().find(|&&i| i as usize >= n) {
         Some(&i) => {
             Err(Error::input(path, format!("column `{column}`"), format!("index {i} but {table} has {n} rows")))
@@ -507,19 +511,36 @@ pub fn stream_counts(
     n_genes: usize,
     mut f: impl FnMut(&CountBatch) -> Result<()>,
 ) -> Result<()> {
+    stream_counts_prepared(dir, n_cells, n_genes, Ok, |b| f(&b))
+}
+
+/// [`stream_counts`] with a first step, `prepare`, run on each batch in the reader thread (see
+/// [`Table::stream_prepared`]).
+fn stream_counts_prepared<T: Send>(
+    dir: &Path,
+    n_cells: usize,
+    n_genes: usize,
+    mut prepare: impl FnMut(CountBatch) -> Result<T> + Send,
+    f: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
     let path = require_file(dir, COUNTS_FILE)?;
-    Table::stream(&path, &["cell_index", "gene_index", "count"], |t| {
-        let cells = t.u32_buffer("cell_index")?;
-        let genes = t.u32_buffer("gene_index")?;
-        check_indices(&path, "cell_index", &cells, n_cells, CELLS_FILE)?;
-        check_indices(&path, "gene_index", &genes, n_genes, GENES_FILE)?;
-        let values = if t.column("count")?.data_type().is_integer() {
-            CountValues::U32(t.u32("count")?)
-        } else {
-            CountValues::F32(t.f64("count")?.into_iter().map(|x| x as f32).collect())
-        };
-        f(&CountBatch { cells, genes, values })
-    })
+    Table::stream_prepared(
+        &path,
+        &["cell_index", "gene_index", "count"],
+        |t| {
+            let cells = t.u32_buffer("cell_index")?;
+            let genes = t.u32_buffer("gene_index")?;
+            check_indices(&path, "cell_index", &cells, n_cells, CELLS_FILE)?;
+            check_indices(&path, "gene_index", &genes, n_genes, GENES_FILE)?;
+            let values = if t.column("count")?.data_type().is_integer() {
+                CountValues::U32(t.u32("count")?)
+            } else {
+                CountValues::F32(t.f64("count")?.into_iter().map(|x| x as f32).collect())
+            };
+            prepare(CountBatch { cells, genes, values })
+        },
+        f,
+    )
 }
 
 /// Every cell's total count: the `total_counts` column of `cells.parquet` (written by ingest as the row
@@ -587,28 +608,64 @@ impl RowBlock<'_> {
 /// Streams the counts in blocks of complete rows (one block per batch of the file; a row split between
 /// batches is handed out whole with the next block), in increasing cell order, for every cell with
 /// entries, holding one batch at a time; zero values are dropped. The file must be sorted by `cell_index`
-/// then `gene_index` without duplicates, as the format requires (an input error otherwise).
+/// then `gene_index` without duplicates, as the format requires (an input error otherwise). The rows are
+/// assembled in the reader thread, while `f` works on the block before.
 pub fn stream_count_blocks(
     dir: &Path,
     n_cells: usize,
     n_genes: usize,
     mut f: impl FnMut(RowBlock<'_>) -> Result<()>,
 ) -> Result<()> {
-    // The rows seen so far; the last one is still open (it may go on in the next batch) while
-    // `offsets.len() == rows.len()`.
-    let (mut rows, mut offsets, mut genes, mut values): (Vec<u32>, Vec<usize>, Vec<u32>, Vec<f64>) =
-        (vec![], vec![0], vec![], vec![]);
-    // The last entry seen (cell, gene), zero or not, and where the rows of the current batch start.
-    let mut last: Option<(u32, u32)> = None;
-    let mut starts: Vec<usize> = vec![];
     let counts_path = dir.join(COUNTS_FILE);
-    stream_counts(dir, n_cells, n_genes, |b| {
+    let mut rows = RowAssembler::default();
+    let mut hand_out = |b: OwnedRows| if b.rows.is_empty() { Ok(()) } else { f(b.view()) };
+    stream_counts_prepared(dir, n_cells, n_genes, |b| rows.push(&b, &counts_path), &mut hand_out)?;
+    rows.finish().map_or(Ok(()), hand_out)
+}
+
+/// Complete rows, owned (see [`RowBlock`]).
+#[derive(Debug, Default)]
+struct OwnedRows {
+    rows: Vec<u32>,
+    offsets: Vec<usize>,
+    genes: Vec<u32>,
+    values: Vec<f64>,
+}
+
+impl OwnedRows {
+    fn view(&self) -> RowBlock<'_> {
+        RowBlock { rows: &self.rows, offsets: &self.offsets, genes: &self.genes, values: &self.values }
+    }
+}
+
+/// Turns the batches of `counts.parquet` into complete rows, keeping the last row open until the next
+/// batch shows where it ends.
+#[derive(Debug)]
+struct RowAssembler {
+    /// The rows seen and not yet handed out; the last one is open while `offsets.len() == rows.len()`.
+    open: OwnedRows,
+    /// The last entry seen (cell, gene), zero or not.
+    last: Option<(u32, u32)>,
+    /// Where the rows of the current batch start.
+    starts: Vec<usize>,
+}
+
+impl Default for RowAssembler {
+    fn default() -> Self {
+        RowAssembler { open: OwnedRows { offsets: vec![0], ..OwnedRows::default() }, last: None, starts: vec![] }
+    }
+}
+
+impl RowAssembler {
+    /// Adds a batch; returns the rows it completes (none when the batch does not end the open row).
+    fn push(&mut self, b: &CountBatch, counts_path: &Path) -> Result<OwnedRows> {
         // One tight pass checks the order and finds the row starts; the error is built after it.
+        let starts = &mut self.starts;
         starts.clear();
         // Before the first entry the previous cell is -1: a new row that nothing precedes.
-        let (mut pr, mut pg) = last.map_or((-1, 0), |(r, g)| (r as i64, g));
+        let (mut pr, mut pg) = self.last.map_or((-1, 0), |(r, g)| (r as i64, g));
         let mut bad = false;
-        for (k, (&r, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
+        for (k, (&r, &g)) in b.cells.iter().zip(b.genes.iter()).enumerate() {
             let r = r as i64;
             if r != pr {
                 starts.push(k);
@@ -617,56 +674,63 @@ pub fn stream_count_blocks(
             (pr, pg) = (r, g);
         }
         if bad {
-            return Err(order_error(&counts_path, last, &b.cells, &b.genes));
+            return Err(order_error(counts_path, self.last, &b.cells, &b.genes));
         }
         if let (Some(&r), Some(&g)) = (b.cells.last(), b.genes.last()) {
-            last = Some((r, g));
+            self.last = Some((r, g));
         }
         // Zero values are dropped: each row start moves to the number of entries kept before it.
-        let base = genes.len();
+        let o = &mut self.open;
+        let base = o.genes.len();
         let mut open_row = |at: usize, r: u32| {
-            if !rows.is_empty() {
-                offsets.push(at);
+            if !o.rows.is_empty() {
+                o.offsets.push(at);
             }
-            rows.push(r);
+            o.rows.push(r);
         };
         if b.values.has_zero() {
             let mut next = starts.iter().peekable();
             for (k, &g) in b.genes.iter().enumerate() {
                 if next.next_if(|&&s| s == k).is_some() {
-                    open_row(genes.len(), b.cells[k]);
+                    open_row(o.genes.len(), b.cells[k]);
                 }
                 let v = b.values.get(k);
                 if v != 0.0 {
-                    genes.push(g);
-                    values.push(v);
+                    o.genes.push(g);
+                    o.values.push(v);
                 }
             }
         } else {
-            for &k in &starts {
+            for &k in starts.iter() {
                 open_row(base + k, b.cells[k]);
             }
-            genes.extend_from_slice(&b.genes);
-            b.values.extend_f64(&mut values);
+            o.genes.extend_from_slice(&b.genes);
+            b.values.extend_f64(&mut o.values);
         }
         // Hand out the closed rows; keep the open one.
-        let closed = offsets.len() - 1;
-        if closed > 0 {
-            let end = offsets[closed];
-            f(RowBlock { rows: &rows[..closed], offsets: &offsets, genes: &genes[..end], values: &values[..end] })?;
-            rows.drain(..closed);
-            genes.drain(..end);
-            values.drain(..end);
-            offsets.clear();
-            offsets.push(0);
+        let closed = o.offsets.len() - 1;
+        if closed == 0 {
+            return Ok(OwnedRows::default());
         }
-        Ok(())
-    })?;
-    if rows.is_empty() {
-        return Ok(());
+        let end = o.offsets[closed];
+        let open = OwnedRows {
+            rows: o.rows.split_off(closed),
+            offsets: vec![0],
+            genes: o.genes.split_off(end),
+            values: o.values.split_off(end),
+        };
+        Ok(std::mem::replace(o, open))
     }
-    offsets.push(genes.len());
-    f(RowBlock { rows: &rows, offsets: &offsets, genes: &genes, values: &values })
+
+    /// The last row, when there is one.
+    fn finish(mut self) -> Option<OwnedRows> {
+        let o = &mut self.open;
+        if o.rows.is_empty() {
+            return None;
+        }
+        o.offsets.push(o.genes.len());
+        Some(self.open)
+    }
 }
 
 /// The input error for the first entry of a batch (`cells`, `genes`) out of order, given the entry before
@@ -948,6 +1012,13 @@ mod tests {
         write_raw_counts(&dir, &[(1, 0, 1), (0, 2, 1)]);
         let e = rows(&dir).unwrap_err().to_string();
         assert!(e.contains("cell_index") && e.contains("found 0 after 1"), "{e}");
+        // Indices beyond the tables.
+        write_raw_counts(&dir, &[(0, 0, 1), (5, 1, 1)]);
+        let e = rows(&dir).unwrap_err().to_string();
+        assert!(e.contains("cell_index") && e.contains("index 5 but cells.parquet has 3 rows"), "{e}");
+        write_raw_counts(&dir, &[(0, 3, 1)]);
+        let e = rows(&dir).unwrap_err().to_string();
+        assert!(e.contains("gene_index") && e.contains("index 3 but genes.parquet has 3 rows"), "{e}");
         // Across the boundary between two batches of the file: a row goes on in the next batch, and a
         // gene repeated there is found.
         let m = (ROW_GROUP_ROWS / 2) as u32;

@@ -274,6 +274,17 @@ impl Table {
     /// Streams `path` batch by batch (at most [`ROW_GROUP_ROWS`] rows each, so memory stays bounded),
     /// reading only the named columns (every one must exist), and calls `f` with each batch as a table.
     pub fn stream(path: &Path, columns: &[&str], mut f: impl FnMut(&Table) -> Result<()>) -> Result<()> {
+        Self::stream_prepared(path, columns, Ok, |t| f(&t))
+    }
+
+    /// [`Table::stream`] with a first step, `prepare`, run on each batch in the reader thread (so it
+    /// overlaps with `f` on the batch before), in file order; `f` takes its results in the same order.
+    pub fn stream_prepared<T: Send>(
+        path: &Path,
+        columns: &[&str],
+        mut prepare: impl FnMut(Table) -> Result<T> + Send,
+        mut f: impl FnMut(T) -> Result<()>,
+    ) -> Result<()> {
         let builder = open_parquet(path)?;
         for name in columns {
             if builder.schema().column_with_name(name).is_none() {
@@ -286,20 +297,23 @@ impl Table {
             .with_batch_size(ROW_GROUP_ROWS)
             .build()
             .map_err(|e| Error::file(path, format!("not a readable Parquet file ({e})")))?;
-        // A reader thread decodes the next batch while `f` works on this one (one batch ahead, so memory
-        // stays bounded); if `f` fails, dropping the receiver stops the reader.
+        // A reader thread decodes and prepares the next batch while `f` works on this one (one batch ahead,
+        // so memory stays bounded); if `f` fails, dropping the receiver stops the reader.
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(1);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<T>>(1);
             scope.spawn(move || {
                 while let Some(item) = next_batch(&mut reader, path).transpose() {
+                    let item = item.and_then(|batch| {
+                        prepare(Table { path: path.to_path_buf(), batch, metadata: BTreeMap::new() })
+                    });
                     let failed = item.is_err();
                     if tx.send(item).is_err() || failed {
                         break;
                     }
                 }
             });
-            for batch in rx {
-                f(&Table { path: path.to_path_buf(), batch: batch?, metadata: BTreeMap::new() })?;
+            for item in rx {
+                f(item?)?;
             }
             Ok(())
         })
