@@ -511,36 +511,25 @@ pub fn stream_counts(
     n_genes: usize,
     mut f: impl FnMut(&CountBatch) -> Result<()>,
 ) -> Result<()> {
-    stream_counts_prepared(dir, n_cells, n_genes, Ok, |b| f(&b))
+    let path = require_file(dir, COUNTS_FILE)?;
+    Table::stream(&path, &COUNT_COLUMNS, |t| f(&count_batch(t, &path, n_cells, n_genes)?))
 }
 
-/// [`stream_counts`] with a first step, `prepare`, run on each batch in the reader thread (see
-/// [`Table::stream_prepared`]).
-fn stream_counts_prepared<T: Send>(
-    dir: &Path,
-    n_cells: usize,
-    n_genes: usize,
-    mut prepare: impl FnMut(CountBatch) -> Result<T> + Send,
-    f: impl FnMut(T) -> Result<()>,
-) -> Result<()> {
-    let path = require_file(dir, COUNTS_FILE)?;
-    Table::stream_prepared(
-        &path,
-        &["cell_index", "gene_index", "count"],
-        |t| {
-            let cells = t.u32_buffer("cell_index")?;
-            let genes = t.u32_buffer("gene_index")?;
-            check_indices(&path, "cell_index", &cells, n_cells, CELLS_FILE)?;
-            check_indices(&path, "gene_index", &genes, n_genes, GENES_FILE)?;
-            let values = if t.column("count")?.data_type().is_integer() {
-                CountValues::U32(t.u32("count")?)
-            } else {
-                CountValues::F32(t.f64("count")?.into_iter().map(|x| x as f32).collect())
-            };
-            prepare(CountBatch { cells, genes, values })
-        },
-        f,
-    )
+/// The columns of `counts.parquet` read by [`stream_counts`].
+const COUNT_COLUMNS: [&str; 3] = ["cell_index", "gene_index", "count"];
+
+/// One batch of `counts.parquet` (read from `path`) with its indices checked against the table sizes.
+fn count_batch(t: &Table, path: &Path, n_cells: usize, n_genes: usize) -> Result<CountBatch> {
+    let cells = t.u32_buffer("cell_index")?;
+    let genes = t.u32_buffer("gene_index")?;
+    check_indices(path, "cell_index", &cells, n_cells, CELLS_FILE)?;
+    check_indices(path, "gene_index", &genes, n_genes, GENES_FILE)?;
+    let values = if t.column("count")?.data_type().is_integer() {
+        CountValues::U32(t.u32("count")?)
+    } else {
+        CountValues::F32(t.f64("count")?.into_iter().map(|x| x as f32).collect())
+    };
+    Ok(CountBatch { cells, genes, values })
 }
 
 /// Every cell's total count: the `total_counts` column of `cells.parquet` (written by ingest as the row
@@ -616,10 +605,11 @@ pub fn stream_count_blocks(
     n_genes: usize,
     mut f: impl FnMut(RowBlock<'_>) -> Result<()>,
 ) -> Result<()> {
-    let counts_path = dir.join(COUNTS_FILE);
+    let path = require_file(dir, COUNTS_FILE)?;
     let mut rows = RowAssembler::default();
     let mut hand_out = |b: OwnedRows| if b.rows.is_empty() { Ok(()) } else { f(b.view()) };
-    stream_counts_prepared(dir, n_cells, n_genes, |b| rows.push(&b, &counts_path), &mut hand_out)?;
+    let assemble = |t: Table| rows.push(&count_batch(&t, &path, n_cells, n_genes)?, &path);
+    Table::stream_prepared(&path, &COUNT_COLUMNS, assemble, &mut hand_out)?;
     rows.finish().map_or(Ok(()), hand_out)
 }
 
