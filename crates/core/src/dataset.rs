@@ -596,9 +596,10 @@ impl RowBlock<'_> {
 
 /// Streams the counts in blocks of complete rows (one block per batch of the file; a row split between
 /// batches is handed out whole with the next block), in increasing cell order, for every cell with
-/// entries, holding one batch at a time; zero values are dropped. The file must be sorted by `cell_index`
-/// then `gene_index` without duplicates, as the format requires (an input error otherwise). The rows are
-/// assembled in the reader thread, while `f` works on the block before.
+/// entries, holding at most three batches at a time (one decoded, one assembled, one handed out); zero
+/// values are dropped. The file must be sorted by `cell_index` then `gene_index` without duplicates, as
+/// the format requires (an input error otherwise). The rows are assembled in the reader thread, while `f`
+/// works on the block before.
 pub fn stream_count_blocks(
     dir: &Path,
     n_cells: usize,
