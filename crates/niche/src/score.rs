@@ -1,5 +1,5 @@
-//! Per-cell gene-program scores and their graph smoothing (their Getis-Ord Gi* hotspots come from
-//! `tmescope_spatial::hotspots::gi_star_z`, NaN where undefined).
+//! Per-cell gene-program scores (their graph smoothing and Getis-Ord Gi* hotspots, NaN where undefined,
+//! come from `tmescope_spatial::hotspots::GiStar`, in one pass over the edges).
 //!
 //! - The gene means of the control bins are those of `tmescope_core::gene_stats` (stored in
 //!   `genes.parquet`, or one pass over the counts): counts scaled to `target_sum` per cell, then
@@ -12,7 +12,6 @@
 //!   (Andreatta & Carmona, CSBJ 2021): per cell, genes ranked by decreasing expression (ties averaged),
 //!   ranks above `max_rank` set to `max_rank + 1`, and `1 - U / (n * max_rank)` with the Mann-Whitney
 //!   `U = sum(ranks) - n (n + 1) / 2`, clamped to [0, 1]. O(nnz log(nnz per cell)).
-//! - [`smooth`]: weighted mean over the cell and its graph neighbours. O(edges).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -187,21 +186,6 @@ impl<'a> ProgramScorer<'a> {
     }
 }
 
-/// Weighted mean of each cell's value with its neighbours' (self weight 1).
-pub fn smooth(graph: &NeighborGraph, x: &[f64]) -> Vec<f64> {
-    (0..graph.n)
-        .into_par_iter()
-        .map(|i| {
-            let (mut s, mut w) = (x[i], 1.0);
-            for (&j, &wij) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
-                s += wij * x[j as usize];
-                w += wij;
-            }
-            s / w
-        })
-        .collect()
-}
-
 /// Z-scores a vector (population sd); constant vectors become zeros.
 pub fn zscore(x: &[f64]) -> Vec<f64> {
     let n = x.len().max(1) as f64;
@@ -306,9 +290,10 @@ mod tests {
             e.push((i + 1, i, 1.0, 1.0));
         }
         let g = NeighborGraph::from_edges(6, e, false);
-        let z = tmescope_spatial::hotspots::gi_star_z(&g, &[5.0, 5.0, 4.0, 0.0, 0.0, 0.0]);
+        let gi = tmescope_spatial::hotspots::GiStar::new(&g);
+        let (z, _) = gi.z_and_smoothed(&[5.0, 5.0, 4.0, 0.0, 0.0, 0.0]);
         assert!(z[0] > 1.0 && z[5] < -1.0, "{z:?}");
-        let sm = smooth(&g, &[3.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        let (_, sm) = gi.z_and_smoothed(&[3.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
         assert!((sm[0] - 1.5).abs() < 1e-12 && (sm[1] - 1.0).abs() < 1e-12);
     }
 }

@@ -26,7 +26,7 @@ use tmescope_core::parquet_io::{arc, batch_with_schema, ParquetSink, Table};
 use tmescope_core::provenance::Provenance;
 use tmescope_core::schema::niche as schema;
 use tmescope_core::{Error, Result};
-use tmescope_spatial::hotspots::{gi_star_z, z_to_p_q};
+use tmescope_spatial::hotspots::{z_to_p_q, GiStar};
 
 /// File names written by the stages.
 pub const PROGRAMS_FILE: &str = "programs.parquet";
@@ -272,11 +272,11 @@ pub fn run_score(
     let samples = arc(StringArray::from_iter_values(&cells.sample));
     // One program's rows: its scores, smoothed scores and hotspots (and, for the resistance score, the
     // number of cells in significant hotspots).
+    let gi_star = graph.as_ref().map(GiStar::new);
     let program_rows = |name: &str, s: &[f64]| -> Result<(RecordBatch, Option<usize>)> {
-        let (sm, z, q, hot) = match &graph {
+        let (sm, z, q, hot) = match &gi_star {
             Some(g) => {
-                let sm = score::smooth(g, s);
-                let z = gi_star_z(g, s);
+                let (z, sm) = g.z_and_smoothed(s);
                 let (_, q) = z_to_p_q(&z);
                 let hot = (name == RESISTANCE).then(|| (0..n).filter(|&i| z[i] > 0.0 && q[i] < 0.05).count());
                 (sm, z, q, hot)

@@ -8,7 +8,10 @@
 //! values (coldspot). Where the denominator is 0 (constant `y`, or a cell linked to every other cell) the
 //! z-score is undefined: [`gi_star_z`] returns NaN (what `score` writes), [`getis_ord_gi_star`] 0 (what
 //! `stats --hotspots` writes). Two-sided p-values from the normal distribution, Benjamini-Hochberg across
-//! cells. Both stages call this module.
+//! cells. Both stages call this module. [`GiStar`] computes the graph's parts once for many value vectors
+//! (`score`: one per program), and with each z-score the smoothed value `score` also writes (the weighted
+//! mean of the cell, weight 1, and its neighbours, a self-loop included), from the same pass over the
+//! edges.
 //!
 //! Cost: O(n + E).
 
@@ -25,29 +28,74 @@ pub fn getis_ord_gi_star(graph: &NeighborGraph, values: &[f64]) -> Vec<f64> {
 /// [`getis_ord_gi_star`] with NaN where the denominator is 0 (constant values, fewer than two cells), so
 /// that "undefined" stays distinguishable from "no cluster" (program scores in `score`).
 pub fn gi_star_z(graph: &NeighborGraph, values: &[f64]) -> Vec<f64> {
-    let n = graph.n as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let s = (values.iter().map(|v| v * v).sum::<f64>() / n - mean * mean).max(0.0).sqrt();
-    (0..graph.n)
-        .into_par_iter()
-        .map(|i| {
-            // The self-weight of Gi*.
-            let (mut wy, mut wsum, mut w2) = (values[i], 1.0, 1.0);
-            for (&j, &w) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
-                if j as usize != i {
-                    wy += w * values[j as usize];
-                    wsum += w;
-                    w2 += w * w;
+    GiStar::new(graph).z_and_smoothed(values).0
+}
+
+/// Gi* of many value vectors on one graph: the parts that depend on the graph only (each cell's `W_i` and
+/// `sqrt((n sum_j w_ij^2 - W_i^2) / (n - 1))`) are computed once.
+#[derive(Debug, Clone)]
+pub struct GiStar<'g> {
+    graph: &'g NeighborGraph,
+    /// `W_i`, self-weight included.
+    wsum: Vec<f64>,
+    /// `sqrt((n sum_j w_ij^2 - W_i^2) / (n - 1))`, self-weight included (0 where negative).
+    spread: Vec<f64>,
+    /// `1 + sum_j w_ij` over every edge of the cell, a self-loop included: the smoothing's denominator.
+    smooth_weight: Vec<f64>,
+}
+
+impl<'g> GiStar<'g> {
+    /// The graph's parts of Gi* and of the smoothing.
+    pub fn new(graph: &'g NeighborGraph) -> Self {
+        let n = graph.n as f64;
+        let per_cell: Vec<(f64, f64, f64)> = (0..graph.n)
+            .into_par_iter()
+            .map(|i| {
+                // The self-weight of Gi*.
+                let (mut wsum, mut w2, mut all) = (1.0, 1.0, 1.0);
+                for (&j, &w) in graph.neighbors_of(i).iter().zip(graph.weights_of(i)) {
+                    if j as usize != i {
+                        wsum += w;
+                        w2 += w * w;
+                    }
+                    all += w;
                 }
-            }
-            let den = s * ((n * w2 - wsum * wsum) / (n - 1.0)).max(0.0).sqrt();
-            if den > 0.0 && den.is_finite() {
-                (wy - mean * wsum) / den
-            } else {
-                f64::NAN
-            }
-        })
-        .collect()
+                (wsum, ((n * w2 - wsum * wsum) / (n - 1.0)).max(0.0).sqrt(), all)
+            })
+            .collect();
+        let mut g = GiStar { graph, wsum: vec![], spread: vec![], smooth_weight: vec![] };
+        for (w, s, a) in per_cell {
+            g.wsum.push(w);
+            g.spread.push(s);
+            g.smooth_weight.push(a);
+        }
+        g
+    }
+
+    /// The Gi* z-score of every cell (NaN where the denominator is 0) and, from the same pass over the
+    /// edges, the smoothed values: each cell's weighted mean with its neighbours (self weight 1).
+    pub fn z_and_smoothed(&self, values: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let g = self.graph;
+        let n = g.n as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let s = (values.iter().map(|v| v * v).sum::<f64>() / n - mean * mean).max(0.0).sqrt();
+        (0..g.n)
+            .into_par_iter()
+            .map(|i| {
+                let (mut wy, mut all) = (values[i], values[i]);
+                for (&j, &w) in g.neighbors_of(i).iter().zip(g.weights_of(i)) {
+                    let term = w * values[j as usize];
+                    if j as usize != i {
+                        wy += term;
+                    }
+                    all += term;
+                }
+                let den = s * self.spread[i];
+                let z = if den > 0.0 && den.is_finite() { (wy - mean * self.wsum[i]) / den } else { f64::NAN };
+                (z, all / self.smooth_weight[i])
+            })
+            .unzip()
+    }
 }
 
 /// Two-sided normal p-values of z-scores and their Benjamini-Hochberg q-values.
@@ -78,6 +126,24 @@ mod tests {
         // ybar = 1, s = sqrt(9/3 - 1) = sqrt(2); Z = (3 - 2) / (sqrt(2) * sqrt((3*2 - 4) / 2)) = 1/sqrt(2).
         let z = getis_ord_gi_star(&path(3), &[0.0, 0.0, 3.0]);
         assert!((z[2] - 1.0 / 2f64.sqrt()).abs() < 1e-12, "{z:?}");
+    }
+
+    #[test]
+    fn smoothing_counts_a_self_loop_and_gi_star_does_not() {
+        // Path 0-1-2 with weights 1 and a self-loop of weight 2 on cell 2; y = 0, 0, 3.
+        let mut e = vec![(0, 1, 1.0, 1.0), (1, 0, 1.0, 1.0), (1, 2, 1.0, 1.0), (2, 1, 1.0, 1.0)];
+        let (z_path, sm_path) = GiStar::new(&path(3)).z_and_smoothed(&[0.0, 0.0, 3.0]);
+        e.push((2, 2, 0.0, 2.0));
+        let looped = NeighborGraph::from_edges(3, e, false);
+        let (z, sm) = GiStar::new(&looped).z_and_smoothed(&[0.0, 0.0, 3.0]);
+        // Gi* ignores the self-loop (its self-weight is 1): the path's z-scores (NaN for cell 1, whose
+        // denominator is 0).
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&z), bits(&z_path));
+        assert!((z[2] - 1.0 / 2f64.sqrt()).abs() < 1e-12, "{z:?}");
+        // Smoothing: cell 2 = (3 + 1 * 0 + 2 * 3) / (1 + 1 + 2) = 9 / 4; on the path (3 + 0) / 2.
+        assert_eq!(sm, vec![0.0, 1.0, 2.25]);
+        assert_eq!(sm_path, vec![0.0, 1.0, 1.5]);
     }
 
     #[test]
