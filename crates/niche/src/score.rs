@@ -15,10 +15,8 @@
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rayon::prelude::*;
 use tmescope_core::counts::Log1pScaled;
 pub use tmescope_core::gene_stats::cell_scale;
-use tmescope_core::graph::NeighborGraph;
 use tmescope_core::seed::{mix64, GOLDEN_GAMMA};
 
 /// Per-cell scale factors `target_sum / total` (0 for empty cells, which stay 0 as in scanpy).
@@ -213,6 +211,7 @@ pub fn resistance_score(scores: &[(&[f64], f64)], n: usize) -> Vec<f64> {
 mod tests {
     use super::*;
     use tmescope_core::counts::CsrCounts;
+    use tmescope_core::graph::NeighborGraph;
 
     fn score_programs(
         c: &CsrCounts,
