@@ -10,6 +10,7 @@ use crate::resistance;
 use crate::score::{self, ProgramGenes, ScoreMethod};
 use crate::states::{group_membership, CompiledRules};
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
@@ -96,8 +97,10 @@ pub fn symmetrised(g: &NeighborGraph) -> NeighborGraph {
     NeighborGraph::from_edges(g.n, e, false)
 }
 
+/// A nullable column of `v`: the non-finite values are nulls (no validity bitmap when there are none).
 fn f64_opt(v: &[f64]) -> ArrayRef {
-    arc(Float64Array::from(v.iter().map(|x| x.is_finite().then_some(*x)).collect::<Vec<_>>()))
+    let valid = NullBuffer::new(BooleanBuffer::collect_bool(v.len(), |i| v[i].is_finite()));
+    arc(Float64Array::new(v.to_vec().into(), (valid.null_count() > 0).then_some(valid)))
 }
 
 fn write(path: &Path, fields: Vec<Field>, cols: Vec<ArrayRef>, prov: &Provenance) -> Result<()> {
@@ -273,10 +276,10 @@ pub fn run_score(
     // One program's rows: its scores, smoothed scores and hotspots (and, for the resistance score, the
     // number of cells in significant hotspots).
     let gi_star = graph.as_ref().map(GiStar::new);
-    let program_rows = |name: &str, s: &[f64]| -> Result<(RecordBatch, Option<usize>)> {
+    let program_rows = |name: &str, s: Vec<f64>| -> Result<(RecordBatch, Option<usize>)> {
         let (sm, z, q, hot) = match &gi_star {
             Some(g) => {
-                let (z, sm) = g.z_and_smoothed(s);
+                let (z, sm) = g.z_and_smoothed(&s);
                 let (_, q) = z_to_p_q(&z);
                 let hot = (name == RESISTANCE).then(|| (0..n).filter(|&i| z[i] > 0.0 && q[i] < 0.05).count());
                 (sm, z, q, hot)
@@ -289,7 +292,7 @@ pub fn run_score(
                 ids.clone(),
                 samples.clone(),
                 arc(StringArray::from_iter_values(std::iter::repeat_n(name, n))),
-                arc(Float64Array::from(s.to_vec())),
+                arc(Float64Array::from(s)),
                 arc(Float64Array::from(sm)),
                 f64_opt(&z),
                 f64_opt(&q),
@@ -300,7 +303,7 @@ pub fn run_score(
     // Each program's rows are computed while the previous program's are encoded.
     let mut resistance_hot = None;
     let mut pending: Option<RecordBatch> = None;
-    for (name, s) in names.iter().zip(&raw) {
+    for (name, s) in names.iter().zip(raw) {
         let (rows, written) =
             rayon::join(|| program_rows(name, s), || pending.take().map_or(Ok(()), |b| sink.write(&b)));
         written?;
