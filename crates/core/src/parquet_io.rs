@@ -45,7 +45,7 @@ impl ParquetSink {
     /// Creates `path` with `schema`, the provenance and extra key-value metadata.
     pub fn create(path: &Path, schema: SchemaRef, provenance: &Provenance, extra: &[(String, String)]) -> Result<Self> {
         let mut kv = vec![
-            KeyValue::new(PROVENANCE_KEY.to_string(), provenance.to_json()),
+            KeyValue::new(PROVENANCE_KEY.to_string(), provenance.to_json()?),
             KeyValue::new(SCHEMA_VERSION_KEY.to_string(), crate::schema::SCHEMA_VERSION.to_string()),
         ];
         kv.extend(extra.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));

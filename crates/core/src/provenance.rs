@@ -4,12 +4,18 @@
 //! It holds the tool version, the stage, the full command line, the parameters (JSON), every input file
 //! with its size and SHA-256, the seed and the schema version. No timestamp is recorded, so the same
 //! inputs, parameters and seed give byte-identical files.
+//!
+//! Hashing large inputs takes a while (SHA-256 of a million-cell `counts.parquet`, about half a second),
+//! so with more than one thread [`Provenance::with_inputs`] hashes on a background thread while the stage
+//! works, and the record is completed when it is first written ([`Provenance::to_json`]).
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 /// Key of the provenance JSON in the Parquet key-value metadata.
 pub const PROVENANCE_KEY: &str = "tmescope.provenance";
@@ -45,13 +51,46 @@ impl InputFile {
 
     /// Describes a file or every regular file below a folder (sorted by path).
     pub fn describe_all(path: &Path) -> Result<Vec<Self>> {
-        if path.is_file() {
-            return Ok(vec![Self::describe(path)?]);
-        }
-        let mut files = Vec::new();
-        collect_files(path, &mut files)?;
-        files.sort();
-        files.iter().map(|p| Self::describe(p)).collect()
+        files_of(path)?.iter().map(|p| Self::describe(p)).collect()
+    }
+}
+
+/// A file, or every regular file below a folder (sorted by path).
+fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    collect_files(path, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
+/// Input files being described on a background thread; the first [`Hashing::get`] waits for them.
+#[derive(Debug, Default)]
+struct Hashing {
+    thread: Mutex<Option<JoinHandle<Result<Vec<InputFile>>>>>,
+    done: OnceLock<std::result::Result<Vec<InputFile>, String>>,
+}
+
+impl Hashing {
+    /// Starts describing `files`.
+    fn start(files: Vec<PathBuf>) -> Self {
+        let thread = std::thread::spawn(move || files.iter().map(|p| InputFile::describe(p)).collect());
+        Hashing { thread: Mutex::new(Some(thread)), done: OnceLock::new() }
+    }
+
+    /// The described files (the thread's error, if it failed).
+    fn get(&self) -> Result<&[InputFile]> {
+        let done = self.done.get_or_init(|| {
+            let thread = self.thread.lock().map_err(|_| "lock poisoned".to_string())?.take();
+            match thread.map(|t| t.join()) {
+                Some(Ok(described)) => described.map_err(|e| e.to_string()),
+                Some(Err(_)) => Err("the hashing thread panicked".into()),
+                None => Err("hashing result lost".into()),
+            }
+        });
+        done.as_deref().map_err(|e| Error::Internal(format!("describing the input files: {e}")))
     }
 }
 
@@ -68,7 +107,7 @@ fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
 }
 
 /// What produced a file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Provenance {
     /// Name of the tool (`tmescope`).
     pub tool: String,
@@ -80,7 +119,8 @@ pub struct Provenance {
     pub command_line: Vec<String>,
     /// All parameters of the stage, defaults included.
     pub parameters: serde_json::Value,
-    /// Input files with sizes and hashes.
+    /// Input files with sizes and hashes; in a record being built, only those described so far (see
+    /// [`Provenance::resolved`]).
     pub inputs: Vec<InputFile>,
     /// The random seed, when the stage draws random numbers.
     pub seed: Option<u64>,
@@ -89,6 +129,26 @@ pub struct Provenance {
     /// Free-form notes (e.g. what was dropped and why).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Inputs still being hashed, in the order they were added (all after `inputs`).
+    #[serde(skip)]
+    hashing: Vec<Arc<Hashing>>,
+}
+
+impl PartialEq for Provenance {
+    /// Equal records: the same fields, inputs still being hashed compared as the same hashing.
+    fn eq(&self, other: &Self) -> bool {
+        self.tool == other.tool
+            && self.tool_version == other.tool_version
+            && self.stage == other.stage
+            && self.command_line == other.command_line
+            && self.parameters == other.parameters
+            && self.inputs == other.inputs
+            && self.seed == other.seed
+            && self.schema_version == other.schema_version
+            && self.notes == other.notes
+            && self.hashing.len() == other.hashing.len()
+            && self.hashing.iter().zip(&other.hashing).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
 }
 
 impl Provenance {
@@ -104,13 +164,32 @@ impl Provenance {
             seed: None,
             schema_version: crate::schema::SCHEMA_VERSION,
             notes: vec![],
+            hashing: vec![],
         }
     }
 
-    /// Adds the files at `path` (a file or a folder) as inputs.
+    /// Adds the files at `path` (a file or a folder) as inputs. They are listed now (an error if `path`
+    /// cannot be read) and hashed on a background thread when the global thread pool has more than one
+    /// thread, in place otherwise.
     pub fn with_inputs(mut self, path: &Path) -> Result<Self> {
-        self.inputs.extend(InputFile::describe_all(path)?);
+        let files = files_of(path)?;
+        if rayon::current_num_threads() > 1 {
+            self.hashing.push(Arc::new(Hashing::start(files)));
+        } else {
+            let described: Result<Vec<InputFile>> = files.iter().map(|p| InputFile::describe(p)).collect();
+            self.inputs.extend(described?);
+        }
         Ok(self)
+    }
+
+    /// The complete record: every input described (waiting for the hashing still running). An error if
+    /// an input could not be read.
+    pub fn resolved(&self) -> Result<Provenance> {
+        let mut p = self.clone();
+        for h in std::mem::take(&mut p.hashing) {
+            p.inputs.extend_from_slice(h.get()?);
+        }
+        Ok(p)
     }
 
     /// Sets the seed.
@@ -119,13 +198,68 @@ impl Provenance {
         self
     }
 
-    /// The JSON text stored in the metadata.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("provenance serialises")
+    /// The JSON text stored in the metadata, of the [`Provenance::resolved`] record.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(&self.resolved()?).map_err(|e| Error::Internal(format!("provenance: {e}")))
     }
 
     /// Parses the JSON stored in the metadata.
     pub fn from_json(text: &str) -> Result<Self> {
         serde_json::from_str(text).map_err(|e| Error::Internal(format!("unreadable provenance: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
+    }
+
+    #[test]
+    fn inputs_hashed_in_the_background_give_the_same_record() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("b.txt"), "abc").unwrap();
+        std::fs::write(dir.path().join("sub").join("a.txt"), "").unwrap();
+        let single = dir.path().join("b.txt");
+        let build = || {
+            Provenance::new("test", serde_json::json!({"k": 1}))
+                .with_inputs(dir.path())
+                .and_then(|p| p.with_inputs(&single))
+                .unwrap()
+        };
+        let inline = in_pool(1, build);
+        let background = in_pool(2, build);
+        assert_eq!(inline.inputs.len(), 3);
+        assert!(background.inputs.is_empty(), "hashed on a background thread");
+        assert_eq!(background.to_json().unwrap(), inline.to_json().unwrap());
+        let done = background.resolved().unwrap();
+        assert_eq!(done, inline);
+        assert_eq!(done.inputs[0].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert!(done.inputs[1].path.ends_with("a.txt") && done.inputs[1].size == 0);
+        assert_eq!(Provenance::from_json(&background.to_json().unwrap()).unwrap(), inline);
+    }
+
+    #[test]
+    fn a_missing_input_is_an_error_now_or_when_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.parquet");
+        for threads in [1, 2] {
+            assert!(in_pool(threads, || Provenance::new("t", serde_json::json!({})).with_inputs(&missing)).is_err());
+        }
+        // Listed, then gone before it is hashed: the record cannot be written.
+        let f = dir.path().join("gone.txt");
+        std::fs::write(&f, "x").unwrap();
+        let p = in_pool(2, || {
+            let p = Provenance::new("t", serde_json::json!({}));
+            let files = files_of(&f).unwrap();
+            std::fs::remove_file(&f).unwrap();
+            Provenance { hashing: vec![Arc::new(Hashing::start(files))], ..p }
+        });
+        let err = p.to_json().unwrap_err().to_string();
+        assert!(err.contains("gone.txt"), "{err}");
+        assert!(p.to_json().is_err(), "the error stays");
     }
 }

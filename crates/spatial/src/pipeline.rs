@@ -284,7 +284,8 @@ pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, gen
     for (k, &g) in genes.iter().enumerate() {
         col_of[g] = k;
     }
-    let mut out = vec![vec![0.0; scale.len()]; genes.len()];
+    // Zeroed allocations, not clones of one column: the pages are mapped as the pass writes them.
+    let mut out: Vec<Vec<f64>> = genes.iter().map(|_| vec![0.0; scale.len()]).collect();
     let mut cell = LogCell::default();
     stream_counts(dataset, scale.len(), n_genes, |b| {
         for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
@@ -321,6 +322,55 @@ fn kv_types(names: &[String]) -> Vec<(String, String)> {
     vec![(CELL_TYPES_KEY.to_string(), serde_json::to_string(names).unwrap_or_default())]
 }
 
+/// The values Moran's I and Geary's C are computed for: the numeric columns of `cells.parquet` given with
+/// `--columns`, then the log-normalised counts of the genes given with `--genes` and of the most variable
+/// genes (`--top-variable`), from one streamed pass over `counts.parquet`.
+fn autocorrelation_features(
+    dataset: &Path,
+    cells: &CellTable,
+    source: &Path,
+    opts: &StatsOptions,
+) -> Result<Vec<(String, Vec<f64>)>> {
+    let mut features: Vec<(String, Vec<f64>)> = Vec::new();
+    for c in &opts.columns {
+        features.push((c.clone(), numeric_column(cells, c, source)?));
+    }
+    if !opts.genes.is_empty() || opts.top_variable.is_some() {
+        let genes = read_genes(dataset)?;
+        let mut idx: Vec<usize> = Vec::new();
+        for name in &opts.genes {
+            let k =
+                genes.gene_name.iter().position(|g| g == name).or_else(|| genes.gene_id.iter().position(|g| g == name));
+            match k {
+                Some(k) => idx.push(k),
+                None => {
+                    return Err(Error::input(
+                        dataset.join(tmescope_core::dataset::GENES_FILE),
+                        format!("gene `{name}`"),
+                        "not found among gene_name or gene_id (from --genes)",
+                    ))
+                }
+            }
+        }
+        // Counts are streamed (totals from cells.parquet, the median target), keeping only the genes used.
+        let totals = cell_totals(dataset, cells.len())?;
+        let target = median_target(&totals);
+        let scale = median_scale(&totals, target);
+        if let Some(nv) = opts.top_variable {
+            for g in top_variable_genes(dataset, cells.len(), target, genes.len(), nv)? {
+                if !idx.contains(&g) {
+                    idx.push(g);
+                }
+            }
+        }
+        let cols = log_normalised_columns(dataset, &scale, genes.len(), &idx)?;
+        for (k, col) in idx.iter().zip(cols) {
+            features.push((genes.gene_name[*k].clone(), col));
+        }
+    }
+    Ok(features)
+}
+
 /// Runs the statistics on the dataset folder `dataset` with the graph in `graph_dir`, writing into `out`.
 /// `progress(step, done, total)` reports long loops.
 pub fn run_stats(
@@ -334,7 +384,13 @@ pub fn run_stats(
     let (cells, _, _) = read_cells(dataset)?;
     let source = dataset.join(CELLS_FILE);
     let edges_path = if graph_dir.is_file() { graph_dir.to_path_buf() } else { graph_dir.join(EDGES_FILE) };
-    let (graph, desc) = NeighborGraph::read(&edges_path, cells.len())?;
+    // The autocorrelation features (a pass over the counts) are read while the graph is.
+    let (graph, features) = rayon::join(
+        || NeighborGraph::read(&edges_path, cells.len()),
+        || autocorrelation_features(dataset, &cells, &source, opts),
+    );
+    let (graph, desc) = graph?;
+    let features = features?;
     let mut summary = StatsSummary::default();
     summary.lines.push(format!(
         "graph: {} ({} edges over {} cells)",
@@ -591,43 +647,6 @@ pub fn run_stats(
     }
 
     // Moran's I and Geary's C for genes and numeric columns.
-    let mut features: Vec<(String, Vec<f64>)> = Vec::new();
-    for c in &opts.columns {
-        features.push((c.clone(), numeric_column(&cells, c, &source)?));
-    }
-    if !opts.genes.is_empty() || opts.top_variable.is_some() {
-        let genes = read_genes(dataset)?;
-        let mut idx: Vec<usize> = Vec::new();
-        for name in &opts.genes {
-            let k =
-                genes.gene_name.iter().position(|g| g == name).or_else(|| genes.gene_id.iter().position(|g| g == name));
-            match k {
-                Some(k) => idx.push(k),
-                None => {
-                    return Err(Error::input(
-                        dataset.join(tmescope_core::dataset::GENES_FILE),
-                        format!("gene `{name}`"),
-                        "not found among gene_name or gene_id (from --genes)",
-                    ))
-                }
-            }
-        }
-        // Counts are streamed (totals from cells.parquet, the median target), keeping only the genes used.
-        let totals = cell_totals(dataset, cells.len())?;
-        let target = median_target(&totals);
-        let scale = median_scale(&totals, target);
-        if let Some(nv) = opts.top_variable {
-            for g in top_variable_genes(dataset, cells.len(), target, genes.len(), nv)? {
-                if !idx.contains(&g) {
-                    idx.push(g);
-                }
-            }
-        }
-        let cols = log_normalised_columns(dataset, &scale, genes.len(), &idx)?;
-        for (k, col) in idx.iter().zip(cols) {
-            features.push((genes.gene_name[*k].clone(), col));
-        }
-    }
     if !features.is_empty() {
         let (mut s_, mut f_, mut st_, mut v_, mut e_, mut var_, mut z_, mut p_, mut q_, mut pp_, mut qp_) =
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
