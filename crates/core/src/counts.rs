@@ -5,6 +5,7 @@
 //! (normalised or Smart-seq2 style values), so that totals written by ingest equal the source exactly.
 
 use crate::{Error, Result};
+use rayon::prelude::*;
 
 /// The values of a [`CsrCounts`] matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -271,10 +272,10 @@ impl CsrCounts {
 
     /// Removes explicitly stored zeros.
     pub fn drop_zeros(&mut self) {
-        let nonzero: Vec<bool> = (0..self.nnz()).map(|k| self.values.get(k) != 0.0).collect();
-        if nonzero.iter().all(|&b| b) {
+        if !self.values.has_zero() {
             return;
         }
+        let nonzero: Vec<bool> = (0..self.nnz()).map(|k| self.values.get(k) != 0.0).collect();
         let mut indptr = Vec::with_capacity(self.n_rows + 1);
         indptr.push(0u64);
         let mut indices = Vec::new();
@@ -297,7 +298,7 @@ impl CsrCounts {
         if self.indptr.len() != self.n_rows + 1 || *self.indptr.last().unwrap_or(&0) as usize != self.nnz() {
             return Err(Error::Internal("inconsistent CSR row pointers".into()));
         }
-        let sorted = (0..self.n_rows).all(|r| {
+        let sorted = (0..self.n_rows).into_par_iter().all(|r| {
             let (a, b) = (self.indptr[r] as usize, self.indptr[r + 1] as usize);
             self.indices[a..b].windows(2).all(|w| w[0] < w[1])
         });

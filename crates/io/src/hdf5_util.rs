@@ -10,6 +10,7 @@
 //! dataset's chunks, so each compressed chunk is decoded exactly once and the temporary buffer stays
 //! bounded (about 4 million elements) whatever the size of the dataset: O(n) time, output-sized memory.
 
+use rayon::prelude::*;
 use rust_hdf5::{DatatypeMessage, H5Dataset, H5File, Hdf5Error};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -344,43 +345,89 @@ impl H5 {
         self.read_whole_numbers(h5path, u32::MAX as u64, |v| v as u32)
     }
 
-    fn read_whole_numbers<T: Copy>(&self, h5path: &str, max: u64, cast: impl Fn(u64) -> T) -> Result<Vec<T>> {
+    fn read_whole_numbers<T: Copy + Default + Send + Sync>(
+        &self,
+        h5path: &str,
+        max: u64,
+        cast: impl Fn(u64) -> T + Sync + Send,
+    ) -> Result<Vec<T>> {
         let ds = self.dataset(h5path)?;
         let dt = self.guard(h5path, || ds.datatype())?;
         let len = self.one_dim(h5path, &ds)?;
-        let mut out: Vec<T> = Vec::with_capacity(self.capacity(len));
+        let kind = Kind::of(&dt);
+        if !matches!(kind, Kind::Int { .. } | Kind::Float { .. }) {
+            return Err(self.err(h5path, format!("expected integers, found {dt}")));
+        }
         let blocks = self.blocks(&ds, len);
-        match Kind::of(&dt) {
-            Kind::Int { .. } => {
-                for (start, n) in blocks {
-                    let v = self.guard_with(h5path, "expected non-negative integers", || {
-                        ds.read_numeric_slice_as::<u64>(&[start], &[n])
-                    })?;
-                    if let Some(i) = v.iter().position(|&x| x > max) {
-                        return Err(self.err(h5path, format!("value {} at element {} is too large", v[i], start + i)));
-                    }
-                    out.extend(v.into_iter().map(&cast));
-                }
-            }
-            Kind::Float { .. } => {
-                for (start, n) in blocks {
-                    let v = self.guard(h5path, || ds.read_numeric_slice_as::<f64>(&[start], &[n]))?;
-                    if let Some(i) = v.iter().position(|&x| !(x >= 0.0 && x.fract() == 0.0 && x <= max as f64)) {
-                        return Err(self.err(
-                            h5path,
-                            format!(
-                                "stored as floating point, so every value must be a non-negative whole number; found {} at element {}",
-                                v[i],
-                                start + i
-                            ),
-                        ));
-                    }
-                    out.extend(v.into_iter().map(|x| cast(x as u64)));
-                }
-            }
-            _ => return Err(self.err(h5path, format!("expected integers, found {dt}"))),
+        // Several blocks and more than one thread: the blocks are decompressed in parallel, each worker
+        // with its own file handle (the crate's handles are single-threaded), into their places in the
+        // output. Only when the declared length is plausible for the file's size (see `capacity`).
+        if blocks.len() > 1 && len <= self.capacity(len) && rayon::current_num_threads() > 1 {
+            let mut out = vec![T::default(); len];
+            let path = self.path.as_path();
+            let reopen = || H5::open(path).and_then(|h| h.dataset(h5path).map(|d| (h, d)));
+            let done: Vec<Result<()>> = out
+                .par_chunks_mut(blocks[0].1)
+                .zip(&blocks)
+                .map_init(reopen, |opened, (slice, &(start, n))| {
+                    let (h, d) = opened.as_ref().map_err(|e| Error::file(path, e.to_string()))?;
+                    h.whole_numbers_block(d, &kind, h5path, start, n, max, &cast, slice)
+                })
+                .collect();
+            // The first bad block in file order, whatever the thread count.
+            done.into_iter().collect::<Result<()>>()?;
+            return Ok(out);
+        }
+        let mut out: Vec<T> = Vec::with_capacity(self.capacity(len));
+        for (start, n) in blocks {
+            let at = out.len();
+            out.resize(at + n, T::default());
+            self.whole_numbers_block(&ds, &kind, h5path, start, n, max, &cast, &mut out[at..])?;
         }
         Ok(out)
+    }
+
+    /// Reads elements `start..start + n` of the whole-number array `h5path` (stored as `kind`) into `out`,
+    /// refusing values above `max` or, for floats, values that are not non-negative whole numbers.
+    #[allow(clippy::too_many_arguments)]
+    fn whole_numbers_block<T>(
+        &self,
+        ds: &H5Dataset,
+        kind: &Kind,
+        h5path: &str,
+        start: usize,
+        n: usize,
+        max: u64,
+        cast: impl Fn(u64) -> T,
+        out: &mut [T],
+    ) -> Result<()> {
+        if let Kind::Float { .. } = kind {
+            let v = self.guard(h5path, || ds.read_numeric_slice_as::<f64>(&[start], &[n]))?;
+            if let Some(i) = v.iter().position(|&x| !(x >= 0.0 && x.fract() == 0.0 && x <= max as f64)) {
+                return Err(self.err(
+                    h5path,
+                    format!(
+                        "stored as floating point, so every value must be a non-negative whole number; found {} at element {}",
+                        v[i],
+                        start + i
+                    ),
+                ));
+            }
+            for (o, x) in out.iter_mut().zip(v) {
+                *o = cast(x as u64);
+            }
+        } else {
+            let v = self.guard_with(h5path, "expected non-negative integers", || {
+                ds.read_numeric_slice_as::<u64>(&[start], &[n])
+            })?;
+            if let Some(i) = v.iter().position(|&x| x > max) {
+                return Err(self.err(h5path, format!("value {} at element {} is too large", v[i], start + i)));
+            }
+            for (o, x) in out.iter_mut().zip(v) {
+                *o = cast(x);
+            }
+        }
+        Ok(())
     }
 
     /// Reads count values (1-D) in bulk: `u32` when every value is a whole number (integer storage, or
@@ -595,6 +642,28 @@ fn decode_int(bytes: &[u8], signed: bool, big_endian: bool) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_arrays_of_several_blocks_read_the_same_on_any_thread_count() {
+        // A contiguous array of 2.5 blocks (the parallel path), with a value too large in its last block.
+        let dir = tempfile::tempdir().unwrap();
+        let len = BLOCK_ELEMENTS * 5 / 2;
+        let good: Vec<u32> = (0..len as u32).map(|i| i % 7919).collect();
+        let mut bad: Vec<u64> = good.iter().map(|&v| v as u64).collect();
+        bad[len - 3] = u32::MAX as u64 + 1;
+        let path = dir.path().join("indices.h5");
+        let f = H5File::create(&path).unwrap();
+        f.new_dataset::<u32>().shape([len]).create("good").unwrap().write_raw(&good).unwrap();
+        f.new_dataset::<u64>().shape([len]).create("bad").unwrap().write_raw(&bad).unwrap();
+        f.close().unwrap();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let read = |name: &str| pool.install(|| H5::open(&path).and_then(|h| h.read_index_u32(name)));
+            assert_eq!(read("good").unwrap(), good, "{threads} threads");
+            let err = read("bad").unwrap_err().to_string();
+            assert!(err.contains(&format!("element {}", len - 3)) && err.contains("too large"), "{err}");
+        }
+    }
 
     #[test]
     fn decode_int_sign_extends_and_swaps() {

@@ -225,14 +225,20 @@ fn split_controls(ds: Dataset, opts: &ReadOptions) -> (GeneTable, CsrCounts, Vec
         }
     }
     let present: Vec<bool> = (0..3).map(|g| kind.iter().any(|k| k.map(|k| k as usize) == Some(g))).collect();
-    let mut sums = vec![vec![0.0f64; ds.counts.n_rows]; 3];
-    for (r, row_sums) in (0..ds.counts.n_rows).map(|r| (r, ds.counts.row_iter(r))) {
-        for (c, v) in row_sums {
-            if let Some(k) = kind[c as usize] {
-                sums[k as usize][r] += v;
+    // Each cell's sums of the three kinds of controls (cells in parallel).
+    let per_cell: Vec<[f64; 3]> = (0..ds.counts.n_rows)
+        .into_par_iter()
+        .map(|r| {
+            let mut s = [0.0f64; 3];
+            for (c, v) in ds.counts.row_iter(r) {
+                if let Some(k) = kind[c as usize] {
+                    s[k as usize] += v;
+                }
             }
-        }
-    }
+            s
+        })
+        .collect();
+    let sums: Vec<Vec<f64>> = (0..3).map(|k| per_cell.iter().map(|s| s[k]).collect()).collect();
     let mut notes = Vec::new();
     let n_controls = kind.iter().filter(|k| k.is_some()).count();
     if n_controls > 0 {
