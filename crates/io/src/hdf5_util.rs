@@ -401,8 +401,12 @@ impl H5 {
         cast: impl Fn(u64) -> T,
         out: &mut [T],
     ) -> Result<()> {
+        let short = |got: usize| self.err(h5path, format!("elements {start}..{}: read {got}, expected {n}", start + n));
         if let Kind::Float { .. } = kind {
             let v = self.guard(h5path, || ds.read_numeric_slice_as::<f64>(&[start], &[n]))?;
+            if v.len() != n {
+                return Err(short(v.len()));
+            }
             if let Some(i) = v.iter().position(|&x| !(x >= 0.0 && x.fract() == 0.0 && x <= max as f64)) {
                 return Err(self.err(
                     h5path,
@@ -420,6 +424,9 @@ impl H5 {
             let v = self.guard_with(h5path, "expected non-negative integers", || {
                 ds.read_numeric_slice_as::<u64>(&[start], &[n])
             })?;
+            if v.len() != n {
+                return Err(short(v.len()));
+            }
             if let Some(i) = v.iter().position(|&x| x > max) {
                 return Err(self.err(h5path, format!("value {} at element {} is too large", v[i], start + i)));
             }
