@@ -67,10 +67,22 @@ fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Input files being described on a background thread; the first [`Hashing::get`] waits for them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Hashing {
     thread: Mutex<Option<JoinHandle<Result<Vec<InputFile>>>>>,
-    done: OnceLock<std::result::Result<Vec<InputFile>, String>>,
+    done: OnceLock<Result<Vec<InputFile>>>,
+}
+
+/// The same error again (an unreadable input stays an input error, exit code 2, each time it is asked for).
+fn same_error(e: &Error) -> Error {
+    match e {
+        Error::Input { file, location, message } => {
+            Error::Input { file: file.clone(), location: location.clone(), message: message.clone() }
+        }
+        Error::Usage(m) => Error::Usage(m.clone()),
+        Error::Io { path, source } => Error::io(path, std::io::Error::new(source.kind(), source.to_string())),
+        Error::Internal(m) => Error::Internal(m.clone()),
+    }
 }
 
 impl Hashing {
@@ -83,14 +95,15 @@ impl Hashing {
     /// The described files (the thread's error, if it failed).
     fn get(&self) -> Result<&[InputFile]> {
         let done = self.done.get_or_init(|| {
-            let thread = self.thread.lock().map_err(|_| "lock poisoned".to_string())?.take();
+            let internal = |what: &str| Error::Internal(format!("describing the input files: {what}"));
+            let thread = self.thread.lock().map_err(|_| internal("lock poisoned"))?.take();
             match thread.map(|t| t.join()) {
-                Some(Ok(described)) => described.map_err(|e| e.to_string()),
-                Some(Err(_)) => Err("the hashing thread panicked".into()),
-                None => Err("hashing result lost".into()),
+                Some(Ok(described)) => described,
+                Some(Err(_)) => Err(internal("the hashing thread panicked")),
+                None => Err(internal("result lost")),
             }
         });
-        done.as_deref().map_err(|e| Error::Internal(format!("describing the input files: {e}")))
+        done.as_deref().map_err(same_error)
     }
 }
 
@@ -258,8 +271,8 @@ mod tests {
             std::fs::remove_file(&f).unwrap();
             Provenance { hashing: vec![Arc::new(Hashing::start(files))], ..p }
         });
-        let err = p.to_json().unwrap_err().to_string();
-        assert!(err.contains("gone.txt"), "{err}");
-        assert!(p.to_json().is_err(), "the error stays");
+        let err = p.to_json().unwrap_err();
+        assert!(err.to_string().contains("gone.txt") && err.is_user_error(), "{err}");
+        assert!(p.to_json().is_err_and(|e| e.to_string() == err.to_string()), "the error stays");
     }
 }
