@@ -7,6 +7,15 @@
 use crate::{Error, Result};
 use rayon::prelude::*;
 
+/// The first of `indices` that is not below `n`, if any. The maximum is found first, in a vectorised
+/// pass, and the offending entry is looked for only when there is one.
+pub fn first_out_of_range(indices: &[u32], n: usize) -> Option<u32> {
+    if indices.iter().copied().max().is_none_or(|m| (m as usize) < n) {
+        return None;
+    }
+    indices.iter().copied().find(|&i| i as usize >= n)
+}
+
 /// The values of a [`CsrCounts`] matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CountValues {
@@ -379,6 +388,13 @@ impl Log1pScaled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_out_of_range_finds_the_first_offender() {
+        assert_eq!(first_out_of_range(&[], 0), None);
+        assert_eq!(first_out_of_range(&[0, 2, 1], 3), None);
+        assert_eq!(first_out_of_range(&[0, 7, 3, 9], 3), Some(7));
+    }
 
     #[test]
     fn cached_log1p_is_exact() {

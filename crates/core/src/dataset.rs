@@ -491,14 +491,8 @@ pub struct CountBatch {
 
 /// An input error when an index of `column` of `counts.parquet` is not below `n`, the row count of `table`.
 fn check_indices(path: &Path, column: &str, indices: &[u32], n: usize, table: &str) -> Result<()> {
-    // The maximum is a vectorised pass; the offending index is looked for only when there is one.
-    if indices.iter().copied().max().is_none_or(|m| (m as usize) < n) {
-        return Ok(());
-    }
-    match indices.iter().find(|&&i| i as usize >= n) {
-        Some(&i) => {
-            Err(Error::input(path, format!("column `{column}`"), format!("index {i} but {table} has {n} rows")))
-        }
+    match crate::counts::first_out_of_range(indices, n) {
+        Some(i) => Err(Error::input(path, format!("column `{column}`"), format!("index {i} but {table} has {n} rows"))),
         None => Ok(()),
     }
 }

@@ -3,6 +3,7 @@
 //! Nodes are the rows of a dataset's `cells.parquet` (0-based). The graph is built by the `graph` stage
 //! (crate `tmescope-spatial`) and read by the statistics, scoring and niche stages.
 
+use crate::counts::first_out_of_range;
 use crate::parquet_io::{arc, write_batch, Table};
 use crate::provenance::Provenance;
 use crate::schema::spatial::edges_schema;
@@ -169,7 +170,7 @@ impl NeighborGraph {
         let dst = t.u32("dst")?;
         let dist = t.f64("distance")?;
         let w = t.f64("weight")?;
-        if let Some(bad) = src.iter().chain(&dst).find(|&&i| i as usize >= n) {
+        if let Some(bad) = first_out_of_range(&src, n).or_else(|| first_out_of_range(&dst, n)) {
             return Err(Error::input(path, "columns `src`/`dst`", format!("node {bad} but the dataset has {n} cells")));
         }
         let directed = desc.get("directed").and_then(|v| v.as_bool()).unwrap_or(false);

@@ -51,8 +51,13 @@ impl InputFile {
 
     /// Describes a file or every regular file below a folder (sorted by path).
     pub fn describe_all(path: &Path) -> Result<Vec<Self>> {
-        files_of(path)?.iter().map(|p| Self::describe(p)).collect()
+        describe_files(&files_of(path)?)
     }
+}
+
+/// Describes each of `files`, in order.
+fn describe_files(files: &[PathBuf]) -> Result<Vec<InputFile>> {
+    files.iter().map(|p| InputFile::describe(p)).collect()
 }
 
 /// A file, or every regular file below a folder (sorted by path).
@@ -88,7 +93,7 @@ fn same_error(e: &Error) -> Error {
 impl Hashing {
     /// Starts describing `files`.
     fn start(files: Vec<PathBuf>) -> Self {
-        let thread = std::thread::spawn(move || files.iter().map(|p| InputFile::describe(p)).collect());
+        let thread = std::thread::spawn(move || describe_files(&files));
         Hashing { thread: Mutex::new(Some(thread)), done: OnceLock::new() }
     }
 
@@ -189,8 +194,7 @@ impl Provenance {
         if rayon::current_num_threads() > 1 {
             self.hashing.push(Arc::new(Hashing::start(files)));
         } else {
-            let described: Result<Vec<InputFile>> = files.iter().map(|p| InputFile::describe(p)).collect();
-            self.inputs.extend(described?);
+            self.inputs.extend(describe_files(&files)?);
         }
         Ok(self)
     }

@@ -30,10 +30,9 @@
 
 use crate::hdf5_util::H5;
 use crate::ReadOptions;
-use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use tmescope_core::counts::{CountValues, CsrCounts};
+use tmescope_core::counts::{first_out_of_range, CountValues, CsrCounts};
 use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
 use tmescope_core::Result;
 
@@ -141,11 +140,7 @@ pub(crate) fn assemble(
     if let Some(i) = indptr.windows(2).position(|w| w[0] > w[1]) {
         return Err(h5.err(&p("indptr"), format!("must not decrease, but entry {} > entry {}", i, i + 1)));
     }
-    // The largest index first (vectorised, in parallel pieces), the offending entry only when it is bad.
-    let largest = indices.par_chunks(1 << 16).map(|c| c.iter().copied().max().unwrap_or(0)).max().unwrap_or(0);
-    if let Some(&bad) =
-        (largest as usize >= n_minor).then(|| indices.iter().find(|&&c| c as usize >= n_minor)).flatten()
-    {
+    if let Some(bad) = first_out_of_range(&indices, n_minor) {
         return Err(h5.err(&p("indices"), format!("index {bad} is outside the {n_minor} rows of the matrix")));
     }
     let mut m = CsrCounts::from_compressed(n_major, n_minor, indptr, indices, values, false);
