@@ -19,6 +19,8 @@ const ROWS_PER_BLOCK: usize = 8192;
 pub struct LocalGraph {
     /// `order[new] = old`.
     pub order: Vec<u32>,
+    /// `new_of[old] = new` (the inverse of `order`).
+    pub new_of: Vec<u32>,
     /// The renumbered graph (same edges, distances and weights).
     pub graph: NeighborGraph,
 }
@@ -88,7 +90,7 @@ impl LocalGraph {
             }
         });
         let r = NeighborGraph { n, indptr, neighbors, distances, weights, directed: g.directed };
-        LocalGraph { order, graph: r }
+        LocalGraph { order, new_of, graph: r }
     }
 
     /// Node values in the new numbering.
