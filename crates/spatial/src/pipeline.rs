@@ -81,8 +81,10 @@ pub fn run_graph(dataset: &Path, kind: &GraphKind, out: &OutputDir, prov: &Prove
     let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source)?;
     let mut desc = kind.description();
     desc["coordinate_unit"] = serde_json::json!(unit);
-    g.write(&out.path(EDGES_FILE), &cells.sample, &desc, prov)?;
-    let comp = connected_components(&g);
+    // The components are found while the edges are encoded.
+    let (written, comp) =
+        rayon::join(|| g.write(&out.path(EDGES_FILE), &cells.sample, &desc, prov), || connected_components(&g));
+    written?;
     let n_components = comp.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
     let mut size = vec![0u64; n_components];
     comp.iter().for_each(|&c| size[c as usize] += 1);
