@@ -189,7 +189,15 @@ impl AutocorrWeights {
                 squares[f] += zi[f] * zi[f] * strength;
             }
         }
-        let geary: [f64; W] = std::array::from_fn(|f| (squares[f] - 2.0 * moran[f]).max(0.0));
+        // A sum of non-negative terms, which rounding can leave just below zero (NaN stays NaN).
+        let geary: [f64; W] = std::array::from_fn(|f| {
+            let g = squares[f] - 2.0 * moran[f];
+            if g < 0.0 {
+                0.0
+            } else {
+                g
+            }
+        });
         (0..block.len())
             .map(|f| {
                 if ss[f] == 0.0 {
