@@ -37,6 +37,21 @@ pub enum Error {
     Internal(String),
 }
 
+/// A copy of the error, of the same kind (so the same exit code); an I/O error is copied as its kind and
+/// message, since `std::io::Error` cannot be cloned.
+impl Clone for Error {
+    fn clone(&self) -> Self {
+        match self {
+            Error::Input { file, location, message } => {
+                Error::Input { file: file.clone(), location: location.clone(), message: message.clone() }
+            }
+            Error::Usage(m) => Error::Usage(m.clone()),
+            Error::Io { path, source } => Error::io(path, std::io::Error::new(source.kind(), source.to_string())),
+            Error::Internal(m) => Error::Internal(m.clone()),
+        }
+    }
+}
+
 impl Error {
     /// An input error about `file` at `location` (a line, column or field name).
     pub fn input(file: impl AsRef<Path>, location: impl Into<String>, message: impl Into<String>) -> Self {

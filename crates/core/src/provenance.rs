@@ -78,18 +78,6 @@ struct Hashing {
     done: OnceLock<Result<Vec<InputFile>>>,
 }
 
-/// The same error again (an unreadable input stays an input error, exit code 2, each time it is asked for).
-fn same_error(e: &Error) -> Error {
-    match e {
-        Error::Input { file, location, message } => {
-            Error::Input { file: file.clone(), location: location.clone(), message: message.clone() }
-        }
-        Error::Usage(m) => Error::Usage(m.clone()),
-        Error::Io { path, source } => Error::io(path, std::io::Error::new(source.kind(), source.to_string())),
-        Error::Internal(m) => Error::Internal(m.clone()),
-    }
-}
-
 impl Hashing {
     /// Starts describing `files`.
     fn start(files: Vec<PathBuf>) -> Self {
@@ -108,7 +96,8 @@ impl Hashing {
                 None => Err(internal("result lost")),
             }
         });
-        done.as_deref().map_err(same_error)
+        // The same error each time it is asked for (an unreadable input stays an input error, exit code 2).
+        done.as_deref().map_err(Error::clone)
     }
 }
 
