@@ -149,10 +149,22 @@ pub fn build_graph(
                 ));
             }
         }
-        if let GraphKind::Knn { k, symmetric: false } = kind {
-            if is_every_row(&rows, n) {
-                // One sample holding every cell in order: the rows go straight into CSR form.
-                return Ok(knn_graph(&pts, *k));
+        if is_every_row(&rows, n) {
+            // One sample holding every cell in order: the rows go straight into CSR form.
+            match *kind {
+                GraphKind::Knn { k, symmetric: false } => return Ok(knn_graph(&pts, k)),
+                GraphKind::Delaunay { prune_percentile } => {
+                    let adj = delaunay_adjacency(&pts, prune_percentile)?;
+                    return Ok(NeighborGraph {
+                        n,
+                        weights: vec![1.0; adj.neighbors.len()],
+                        indptr: adj.indptr,
+                        neighbors: adj.neighbors,
+                        distances: adj.distances,
+                        directed: false,
+                    });
+                }
+                _ => {}
             }
         }
         let local = match kind {
@@ -224,87 +236,153 @@ pub fn radius_edges(pts: &[[f64; 2]], radius: f64) -> Vec<(u32, u32, f64)> {
 }
 
 /// Delaunay edges `(i, j, distance)`, both directions, without edges longer than the `prune_percentile`-th
-/// percentile of the triangulation's edge lengths.
+/// percentile of the triangulation's edge lengths; the rows of [`delaunay_adjacency`] in order.
 pub fn delaunay_edges(pts: &[[f64; 2]], prune_percentile: f64) -> Result<Vec<(u32, u32, f64)>> {
-    use spade::{DelaunayTriangulation, Point2, Triangulation};
-    // One vertex per distinct position: the lowest index keeps it, the others attach to it.
-    // Sorted by position then index (the keys are unique, so an unstable parallel sort gives one order).
+    let adj = delaunay_adjacency(pts, prune_percentile)?;
+    Ok((0..pts.len())
+        .flat_map(|i| {
+            let row = adj.indptr[i] as usize..adj.indptr[i + 1] as usize;
+            adj.neighbors[row.clone()].iter().zip(&adj.distances[row]).map(move |(&j, &d)| (i as u32, j, d))
+        })
+        .collect())
+}
+
+/// Neighbours in compressed rows: row `i` is `neighbors[indptr[i]..indptr[i + 1]]`, with `distances`
+/// aligned.
+struct Adjacency {
+    /// Row starts (n + 1 entries).
+    indptr: Vec<u64>,
+    /// Neighbour indices, sorted within each row.
+    neighbors: Vec<u32>,
+    /// Distance of each neighbour.
+    distances: Vec<f64>,
+}
+
+/// A vertex of the Delaunay triangulation: a position and the lowest row of the cells there.
+#[derive(Debug, Clone, Copy)]
+struct Site {
+    position: spade::Point2<f64>,
+    row: u32,
+}
+
+impl spade::HasPosition for Site {
+    type Scalar = f64;
+    fn position(&self) -> spade::Point2<f64> {
+        self.position
+    }
+}
+
+/// Points per parallel task when rows are filled in chunks.
+const ROW_CHUNK: usize = 4096;
+
+/// The Delaunay graph of `pts` as rows sorted by neighbour: each point is linked to the points at the
+/// positions its position shares a triangulation edge with, unless the edge is longer than the
+/// `prune_percentile`-th percentile of the triangulation's edge lengths. Points sharing a position are
+/// triangulated once and linked to each other (distance 0), and each gets the neighbours of the position.
+/// The rows are filled in parallel straight from the triangulation, in the same order for any thread count.
+fn delaunay_adjacency(pts: &[[f64; 2]], prune_percentile: f64) -> Result<Adjacency> {
+    use spade::handles::FixedVertexHandle;
+    use spade::{DelaunayTriangulation, Triangulation};
+    let n = pts.len();
+    // One vertex per distinct position. Sorted by position then index (the keys are unique, so an unstable
+    // parallel sort gives one order), the points at a position form a run whose first (lowest) index
+    // represents it.
     let mut keyed: Vec<(f64, f64, u32)> = pts.iter().enumerate().map(|(i, p)| (p[0], p[1], i as u32)).collect();
     keyed.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
     let order: Vec<u32> = keyed.into_iter().map(|k| k.2).collect();
-    let mut representative = vec![0u32; pts.len()];
-    let mut is_rep = vec![false; pts.len()];
+    // Runs of `order` as (representative, start, end), then ordered by representative: vertex `v` of the
+    // triangulation is `runs[v]`.
+    let mut runs: Vec<(u32, u32, u32)> = Vec::new();
     let mut k = 0;
-    while k < order.len() {
+    while k < n {
         let r = order[k];
-        let mut m = k;
-        while m < order.len() && pts[order[m] as usize] == pts[r as usize] {
-            representative[order[m] as usize] = r;
+        let mut m = k + 1;
+        while m < n && pts[order[m] as usize] == pts[r as usize] {
             m += 1;
         }
-        is_rep[r as usize] = true;
+        runs.push((r, k as u32, m as u32));
         k = m;
     }
-    let reps: Vec<u32> = (0..pts.len() as u32).filter(|&i| is_rep[i as usize]).collect();
-    let vertices: Vec<Point2<f64>> =
-        reps.iter().map(|&i| Point2::new(pts[i as usize][0], pts[i as usize][1])).collect();
-    let tri = DelaunayTriangulation::<Point2<f64>>::bulk_load_stable(vertices)
+    runs.par_sort_unstable_by_key(|run| run.0);
+    let shared = runs.len() < n;
+    let mut vertex_of = vec![0u32; n];
+    for (v, &(_, a, b)) in runs.iter().enumerate() {
+        for &i in &order[a as usize..b as usize] {
+            vertex_of[i as usize] = v as u32;
+        }
+    }
+    let vertices: Vec<Site> = runs
+        .iter()
+        .map(|&(r, _, _)| Site { position: spade::Point2::new(pts[r as usize][0], pts[r as usize][1]), row: r })
+        .collect();
+    let tri = DelaunayTriangulation::<Site>::bulk_load_stable(vertices)
         .map_err(|e| Error::Usage(format!("Delaunay triangulation failed: {e:?}")))?;
-    let mut und: Vec<(u32, u32, f64)> = tri
-        .undirected_edges()
-        .map(|e| {
-            let [a, b] = e.vertices();
-            let (a, b) = (reps[a.fix().index()], reps[b.fix().index()]);
-            let (pa, pb) = (pts[a as usize], pts[b as usize]);
-            (a, b, ((pa[0] - pb[0]).powi(2) + (pa[1] - pb[1]).powi(2)).sqrt())
+    // Lengths from the vertices' own copies of the positions (the same values as `pts`): no lookup per edge.
+    let length =
+        |a: &Site, b: &Site| ((a.position.x - b.position.x).powi(2) + (a.position.y - b.position.y).powi(2)).sqrt();
+    let cut = if prune_percentile < 100.0 && tri.num_undirected_edges() > 0 {
+        let mut lengths: Vec<f64> = tri
+            .undirected_edges()
+            .map(|e| {
+                let [a, b] = e.vertices();
+                length(a.data(), b.data())
+            })
+            .collect();
+        percentile(&mut lengths, prune_percentile)
+    } else {
+        f64::INFINITY
+    };
+    let members = |v: usize| &order[runs[v].1 as usize..runs[v].2 as usize];
+    let chunks: Vec<(Vec<u64>, Vec<u32>, Vec<f64>)> = (0..n.div_ceil(ROW_CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let rows = c * ROW_CHUNK..((c + 1) * ROW_CHUNK).min(n);
+            let (mut len, mut nb, mut dist) = (Vec::with_capacity(rows.len()), Vec::new(), Vec::new());
+            let mut row: Vec<(u32, f64)> = Vec::new();
+            for i in rows {
+                let v = vertex_of[i] as usize;
+                row.clear();
+                if shared {
+                    row.extend(members(v).iter().filter(|&&u| u as usize != i).map(|&u| (u, 0.0)));
+                }
+                let vertex = tri.vertex(FixedVertexHandle::from_index(v));
+                for e in vertex.out_edges() {
+                    let to = e.to();
+                    let d = length(vertex.data(), to.data());
+                    if d > cut {
+                        continue;
+                    }
+                    if shared {
+                        row.extend(members(to.fix().index()).iter().map(|&u| (u, d)));
+                    } else {
+                        row.push((to.data().row, d));
+                    }
+                }
+                row.sort_unstable_by_key(|e| e.0);
+                len.push(row.len() as u64);
+                nb.extend(row.iter().map(|e| e.0));
+                dist.extend(row.iter().map(|e| e.1));
+            }
+            (len, nb, dist)
         })
         .collect();
-    if prune_percentile < 100.0 && !und.is_empty() {
-        let mut lengths: Vec<f64> = und.iter().map(|e| e.2).collect();
-        let cut = percentile(&mut lengths, prune_percentile);
-        und.retain(|e| e.2 <= cut);
+    let total = chunks.iter().map(|c| c.1.len()).sum();
+    let mut adj = Adjacency {
+        indptr: Vec::with_capacity(n + 1),
+        neighbors: Vec::with_capacity(total),
+        distances: Vec::with_capacity(total),
+    };
+    adj.indptr.push(0);
+    for (len, nb, dist) in chunks {
+        let mut at = adj.neighbors.len() as u64;
+        adj.indptr.extend(len.into_iter().map(|l| {
+            at += l;
+            at
+        }));
+        adj.neighbors.extend(nb);
+        adj.distances.extend(dist);
     }
-    // Neighbours of each representative, to hand to its duplicates.
-    let mut edges: Vec<(u32, u32, f64)> = Vec::with_capacity(und.len() * 2);
-    for &(a, b, d) in &und {
-        edges.push((a, b, d));
-        edges.push((b, a, d));
-    }
-    if reps.len() < pts.len() {
-        let mut by_rep: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
-        for i in 0..pts.len() as u32 {
-            by_rep.entry(representative[i as usize]).or_default().push(i);
-        }
-        let mut adj: std::collections::HashMap<u32, Vec<(u32, f64)>> = std::collections::HashMap::new();
-        for &(a, b, d) in &edges {
-            adj.entry(a).or_default().push((b, d));
-        }
-        let mut extra = Vec::new();
-        for group in by_rep.values().filter(|g| g.len() > 1) {
-            for &u in group {
-                for &v in group {
-                    if u != v {
-                        extra.push((u, v, 0.0));
-                    }
-                }
-            }
-        }
-        // Every cell at a position is linked to every cell at each neighbouring position.
-        for &(a, b, d) in &edges {
-            let (ga, gb) = (&by_rep[&a], &by_rep[&b]);
-            if ga.len() > 1 || gb.len() > 1 {
-                for &u in ga {
-                    for &v in gb {
-                        if (u, v) != (a, b) {
-                            extra.push((u, v, d));
-                        }
-                    }
-                }
-            }
-        }
-        edges.extend(extra);
-    }
-    Ok(edges)
+    Ok(adj)
 }
 
 /// Visium lattice edges: kNN edges with `d < 1.3 * median kNN distance`, then rings 2..=`rings` by walking
@@ -531,6 +609,76 @@ mod tests {
                 .unwrap();
         assert!(pruned.neighbors_of(4).is_empty());
         assert!(pruned.neighbors_of(0).contains(&1));
+    }
+
+    #[test]
+    fn delaunay_matches_the_empty_circle_definition() {
+        // 40 points in general position plus copies of four of them, in a scrambled order: an edge joins
+        // two positions when some triangle through both has no position strictly inside its circumcircle
+        // (brute force), and cells at one position share its neighbours and link to each other at distance 0.
+        let mut state = 7u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+        };
+        let mut pos: Vec<[f64; 2]> = (0..40).map(|_| [next(), next()]).collect();
+        let m = pos.len();
+        let circumcircle_empty = |a: [f64; 2], b: [f64; 2], c: [f64; 2], pos: &[[f64; 2]]| {
+            let d = 2.0 * (a[0] * (b[1] - c[1]) + b[0] * (c[1] - a[1]) + c[0] * (a[1] - b[1]));
+            let sq = |p: [f64; 2]| p[0] * p[0] + p[1] * p[1];
+            let ux = (sq(a) * (b[1] - c[1]) + sq(b) * (c[1] - a[1]) + sq(c) * (a[1] - b[1])) / d;
+            let uy = (sq(a) * (c[0] - b[0]) + sq(b) * (a[0] - c[0]) + sq(c) * (b[0] - a[0])) / d;
+            let r2 = (a[0] - ux).powi(2) + (a[1] - uy).powi(2);
+            pos.iter().all(|p| (p[0] - ux).powi(2) + (p[1] - uy).powi(2) >= r2 * (1.0 - 1e-9))
+        };
+        let mut edge = vec![vec![false; m]; m];
+        for a in 0..m {
+            for b in a + 1..m {
+                for c in b + 1..m {
+                    if circumcircle_empty(pos[a], pos[b], pos[c], &pos) {
+                        for (u, v) in [(a, b), (b, c), (a, c)] {
+                            edge[u][v] = true;
+                            edge[v][u] = true;
+                        }
+                    }
+                }
+            }
+        }
+        // Cells: the positions, then copies of positions 3, 8, 8 and 21; scrambled.
+        let mut cell_pos: Vec<usize> = (0..m).chain([3, 8, 8, 21]).collect();
+        let n = cell_pos.len();
+        let perm: Vec<usize> = (0..n).map(|i| (i * 17 + 5) % n).collect();
+        cell_pos = perm.iter().map(|&i| cell_pos[i]).collect();
+        pos.truncate(m);
+        let (x, y): (Vec<f64>, Vec<f64>) = cell_pos.iter().map(|&p| (pos[p][0], pos[p][1])).unzip();
+        let g = build_graph(&x, &y, &s(n), &ids(n), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c"))
+            .unwrap();
+        for i in 0..n {
+            let (pi, want): (usize, Vec<u32>) = (
+                cell_pos[i],
+                (0..n)
+                    .filter(|&j| j != i && (cell_pos[j] == cell_pos[i] || edge[cell_pos[i]][cell_pos[j]]))
+                    .map(|j| j as u32)
+                    .collect(),
+            );
+            assert_eq!(g.neighbors_of(i), want.as_slice(), "cell {i} (position {pi})");
+            let row = g.indptr[i] as usize..g.indptr[i + 1] as usize;
+            for (&j, &d) in g.neighbors[row.clone()].iter().zip(&g.distances[row]) {
+                let q = pos[cell_pos[j as usize]];
+                assert_eq!(d, ((pos[pi][0] - q[0]).powi(2) + (pos[pi][1] - q[1]).powi(2)).sqrt());
+            }
+        }
+        // Two samples (the general path through the edge list) give each sample the same graph.
+        let two: Vec<String> = (0..2 * n).map(|i| if i < n { "a" } else { "b" }.to_string()).collect();
+        let (x2, y2) = ([x.clone(), x.iter().map(|v| v + 1e4).collect()].concat(), [y.clone(), y].concat());
+        let g2 =
+            build_graph(&x2, &y2, &two, &ids(2 * n), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c"))
+                .unwrap();
+        for i in 0..n {
+            let shifted: Vec<u32> = g2.neighbors_of(i + n).iter().map(|&j| j - n as u32).collect();
+            assert_eq!(g2.neighbors_of(i), g.neighbors_of(i));
+            assert_eq!(shifted.as_slice(), g.neighbors_of(i));
+        }
     }
 
     #[test]
