@@ -229,6 +229,17 @@ mod tests {
         let p = tmp.path().join("edges.parquet");
         let s = vec!["s".to_string(); 3];
         g.write(&p, &s, &serde_json::json!({"kind": "knn"}), &Provenance::new("graph", serde_json::json!({}))).unwrap();
+        let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
+        let codecs: Vec<String> = parquet::file::reader::FileReader::metadata(&meta)
+            .row_group(0)
+            .columns()
+            .iter()
+            .map(|c| format!("{}:{}", c.column_path().string(), c.compression()))
+            .collect();
+        assert_eq!(
+            codecs,
+            ["sample:ZSTD(ZstdLevel(1))", "src:SNAPPY", "dst:SNAPPY", "distance:SNAPPY", "weight:ZSTD(ZstdLevel(1))"]
+        );
         let (back, desc) = NeighborGraph::read(&p, 3).unwrap();
         assert_eq!(back, g);
         assert_eq!(desc["kind"], "knn");
