@@ -153,17 +153,7 @@ pub fn build_graph(
             // One sample holding every cell in order: the rows go straight into CSR form.
             match *kind {
                 GraphKind::Knn { k, symmetric: false } => return Ok(knn_graph(&pts, k)),
-                GraphKind::Delaunay { prune_percentile } => {
-                    let adj = delaunay_adjacency(&pts, prune_percentile)?;
-                    return Ok(NeighborGraph {
-                        n,
-                        weights: vec![1.0; adj.neighbors.len()],
-                        indptr: adj.indptr,
-                        neighbors: adj.neighbors,
-                        distances: adj.distances,
-                        directed: false,
-                    });
-                }
+                GraphKind::Delaunay { prune_percentile } => return delaunay_graph(&pts, prune_percentile),
                 _ => {}
             }
         }
@@ -236,26 +226,15 @@ pub fn radius_edges(pts: &[[f64; 2]], radius: f64) -> Vec<(u32, u32, f64)> {
 }
 
 /// Delaunay edges `(i, j, distance)`, both directions, without edges longer than the `prune_percentile`-th
-/// percentile of the triangulation's edge lengths; the rows of [`delaunay_adjacency`] in order.
+/// percentile of the triangulation's edge lengths; the rows of [`delaunay_graph`] in order.
 pub fn delaunay_edges(pts: &[[f64; 2]], prune_percentile: f64) -> Result<Vec<(u32, u32, f64)>> {
-    let adj = delaunay_adjacency(pts, prune_percentile)?;
-    Ok((0..pts.len())
+    let g = delaunay_graph(pts, prune_percentile)?;
+    Ok((0..g.n)
         .flat_map(|i| {
-            let row = adj.indptr[i] as usize..adj.indptr[i + 1] as usize;
-            adj.neighbors[row.clone()].iter().zip(&adj.distances[row]).map(move |(&j, &d)| (i as u32, j, d))
+            let row = g.indptr[i] as usize..g.indptr[i + 1] as usize;
+            g.neighbors[row.clone()].iter().zip(&g.distances[row]).map(move |(&j, &d)| (i as u32, j, d))
         })
         .collect())
-}
-
-/// Neighbours in compressed rows: row `i` is `neighbors[indptr[i]..indptr[i + 1]]`, with `distances`
-/// aligned.
-struct Adjacency {
-    /// Row starts (n + 1 entries).
-    indptr: Vec<u64>,
-    /// Neighbour indices, sorted within each row.
-    neighbors: Vec<u32>,
-    /// Distance of each neighbour.
-    distances: Vec<f64>,
 }
 
 /// A vertex of the Delaunay triangulation: a position and the lowest row of the cells there.
@@ -275,12 +254,12 @@ impl spade::HasPosition for Site {
 /// Points per parallel task when rows are filled in chunks.
 const ROW_CHUNK: usize = 4096;
 
-/// The Delaunay graph of `pts` as rows sorted by neighbour: each point is linked to the points at the
+/// The Delaunay graph of `pts` (undirected, unit weights), rows sorted by neighbour: each point is linked to the points at the
 /// positions its position shares a triangulation edge with, unless the edge is longer than the
 /// `prune_percentile`-th percentile of the triangulation's edge lengths. Points sharing a position are
 /// triangulated once and linked to each other (distance 0), and each gets the neighbours of the position.
 /// The rows are filled in parallel straight from the triangulation, in the same order for any thread count.
-fn delaunay_adjacency(pts: &[[f64; 2]], prune_percentile: f64) -> Result<Adjacency> {
+fn delaunay_graph(pts: &[[f64; 2]], prune_percentile: f64) -> Result<NeighborGraph> {
     use spade::handles::FixedVertexHandle;
     use spade::{DelaunayTriangulation, Triangulation};
     let n = pts.len();
@@ -367,22 +346,25 @@ fn delaunay_adjacency(pts: &[[f64; 2]], prune_percentile: f64) -> Result<Adjacen
         })
         .collect();
     let total = chunks.iter().map(|c| c.1.len()).sum();
-    let mut adj = Adjacency {
+    let mut g = NeighborGraph {
+        n,
         indptr: Vec::with_capacity(n + 1),
         neighbors: Vec::with_capacity(total),
         distances: Vec::with_capacity(total),
+        weights: vec![1.0; total],
+        directed: false,
     };
-    adj.indptr.push(0);
+    g.indptr.push(0);
     for (len, nb, dist) in chunks {
-        let mut at = adj.neighbors.len() as u64;
-        adj.indptr.extend(len.into_iter().map(|l| {
+        let mut at = g.neighbors.len() as u64;
+        g.indptr.extend(len.into_iter().map(|l| {
             at += l;
             at
         }));
-        adj.neighbors.extend(nb);
-        adj.distances.extend(dist);
+        g.neighbors.extend(nb);
+        g.distances.extend(dist);
     }
-    Ok(adj)
+    Ok(g)
 }
 
 /// Visium lattice edges: kNN edges with `d < 1.3 * median kNN distance`, then rings 2..=`rings` by walking
