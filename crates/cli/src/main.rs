@@ -129,9 +129,32 @@ fn check_memory(command: &Command, ctx: &Context) -> tmescope_core::Result<()> {
 
 /// Prints the error chain and picks the exit code: 2 for user errors, 1 for the rest.
 fn report(e: anyhow::Error) -> ExitCode {
-    eprintln!("error: {e}");
-    for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
-    }
+    eprint!("{}", error_text(&e));
     ExitCode::from(context::exit_code(&e))
+}
+
+/// The error and its causes, one per line; a cause whose text the lines above already show (an I/O
+/// error's message, included in the error naming its path) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = format!("error: {e}\n");
+    for cause in e.chain().skip(1).map(|c| c.to_string()) {
+        if !text.contains(&cause) {
+            text.push_str(&format!("  caused by: {cause}\n"));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let gone = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = anyhow::Error::from(tmescope_core::Error::io("/x/edges.parquet", gone));
+        assert_eq!(error_text(&e), "error: /x/edges.parquet: gone\n");
+        let e = anyhow::Error::from(std::io::Error::other("disk full")).context("writing /x/out");
+        assert_eq!(error_text(&e), "error: writing /x/out\n  caused by: disk full\n");
+    }
 }

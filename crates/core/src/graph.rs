@@ -4,11 +4,11 @@
 //! (crate `tmescope-spatial`) and read by the statistics, scoring and niche stages.
 
 use crate::counts::first_out_of_range;
-use crate::parquet_io::{arc, write_batch, Table};
+use crate::parquet_io::{arc, batch_with_schema, ParquetSink, Table, ROW_GROUP_ROWS};
 use crate::provenance::Provenance;
 use crate::schema::spatial::edges_schema;
 use crate::{Error, Result};
-use arrow::array::{Float64Array, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Float64Array, StringArray, UInt32Array};
 use std::path::Path;
 
 /// File name of the edge list.
@@ -119,6 +119,8 @@ impl NeighborGraph {
     }
 
     /// Writes `edges.parquet` with `sample` names per source node and the graph description as metadata.
+    /// The rows are built and written one row group at a time, so the memory beyond the graph stays
+    /// bounded and no column outgrows Arrow's 32-bit string offsets, however many edges there are.
     pub fn write(
         &self,
         path: &Path,
@@ -130,21 +132,27 @@ impl NeighborGraph {
         for i in 0..self.n {
             src.extend(std::iter::repeat_n(i as u32, (self.indptr[i + 1] - self.indptr[i]) as usize));
         }
-        let batch = RecordBatch::try_new(
-            edges_schema(),
-            vec![
-                arc(StringArray::from_iter_values(src.iter().map(|&s| sample[s as usize].as_str()))),
-                arc(UInt32Array::from(src)),
-                arc(UInt32Array::from(self.neighbors.clone())),
-                arc(Float64Array::from(self.distances.clone())),
-                arc(Float64Array::from(self.weights.clone())),
-            ],
-        )
-        .map_err(|e| Error::Internal(format!("edges table: {e}")))?;
         let mut desc = description.clone();
         desc["directed"] = serde_json::Value::Bool(self.directed);
         desc["n_nodes"] = serde_json::json!(self.n);
-        write_batch(path, &batch, prov, &[(GRAPH_KEY.to_string(), desc.to_string())])
+        let schema = edges_schema();
+        let mut sink = ParquetSink::create(path, schema.clone(), prov, &[(GRAPH_KEY.to_string(), desc.to_string())])?;
+        for start in (0..self.n_edges()).step_by(ROW_GROUP_ROWS) {
+            let rows = start..(start + ROW_GROUP_ROWS).min(self.n_edges());
+            let src = &src[rows.clone()];
+            let batch = batch_with_schema(
+                schema.clone(),
+                vec![
+                    arc(StringArray::from_iter_values(src.iter().map(|&s| sample[s as usize].as_str()))),
+                    arc(UInt32Array::from(src.to_vec())),
+                    arc(UInt32Array::from(self.neighbors[rows.clone()].to_vec())),
+                    arc(Float64Array::from(self.distances[rows.clone()].to_vec())),
+                    arc(Float64Array::from(self.weights[rows].to_vec())),
+                ],
+            )?;
+            sink.write(&batch)?;
+        }
+        sink.finish()
     }
 
     /// Reads `edges.parquet` for a dataset of `n` cells. Returns the graph and its description.

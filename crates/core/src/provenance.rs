@@ -177,8 +177,12 @@ impl Provenance {
 
     /// Adds the files at `path` (a file or a folder) as inputs. They are listed now (an error if `path`
     /// cannot be read) and hashed on a background thread when the global thread pool has more than one
-    /// thread, in place otherwise.
-    pub fn with_inputs(mut self, path: &Path) -> Result<Self> {
+    /// thread, in place otherwise. `expected` says what the path should hold, for the error when it does
+    /// not exist (e.g. "the --graph folder written by `tmescope graph`").
+    pub fn with_inputs(mut self, path: &Path, expected: &str) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::file(path, format!("missing: expected {expected}")));
+        }
         let files = files_of(path)?;
         if rayon::current_num_threads() > 1 {
             self.hashing.push(Arc::new(Hashing::start(files)));
@@ -232,8 +236,8 @@ mod tests {
         let single = dir.path().join("b.txt");
         let build = || {
             Provenance::new("test", serde_json::json!({"k": 1}))
-                .with_inputs(dir.path())
-                .and_then(|p| p.with_inputs(&single))
+                .with_inputs(dir.path(), "a folder")
+                .and_then(|p| p.with_inputs(&single, "a file"))
                 .unwrap()
         };
         let inline = in_pool(1, build);
@@ -253,7 +257,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.parquet");
         for threads in [1, 2] {
-            assert!(in_pool(threads, || Provenance::new("t", serde_json::json!({})).with_inputs(&missing)).is_err());
+            let e = in_pool(threads, || {
+                Provenance::new("t", serde_json::json!({})).with_inputs(&missing, "the --graph folder")
+            })
+            .unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("missing.parquet") && text.contains("expected the --graph folder"), "{text}");
+            assert!(e.is_user_error());
         }
         // Listed, then gone before it is hashed: the record cannot be written.
         let f = dir.path().join("gone.txt");

@@ -13,7 +13,8 @@
 //!
 //! Cells sharing exactly the same position are kept: kNN and radius graphs treat them as neighbours at
 //! distance 0; the Delaunay graph triangulates one cell per position (the lowest row), links the others to
-//! it at distance 0 and gives them its neighbours.
+//! it at distance 0 and gives them its neighbours. A position may hold at most [`MAX_CELLS_PER_POSITION`]
+//! cells of a sample (an input error otherwise): m cells at one position are m^2 edges.
 
 use crate::kdtree::PointTree;
 use rayon::prelude::*;
@@ -115,6 +116,71 @@ pub fn check_coordinates(x: &[f64], y: &[f64], cell_id: &[String], source: &Path
     Ok(())
 }
 
+/// The most cells one position may hold in a sample. Cells at the same position are each other's
+/// neighbours at distance 0, so a position holding m cells costs m^2 edges (Delaunay, radius) or kNN
+/// queries that each visit all m (ties at distance 0 go to the lowest rows): far more than this is not a
+/// tissue but missing, constant or coarsely rounded coordinates, and is refused rather than left to run
+/// out of memory.
+pub const MAX_CELLS_PER_POSITION: usize = 100;
+
+/// The points of one sample grouped by position.
+struct PositionRuns {
+    /// Point indices sorted by position (its bit pattern, with -0.0 as 0.0), then by index.
+    order: Vec<u32>,
+    /// Runs of `order` at one position, as (representative = lowest index, start, end), in position order.
+    runs: Vec<(u32, u32, u32)>,
+}
+
+impl PositionRuns {
+    /// Groups `pts` by position. O(n log n): a parallel sort of the positions' bit patterns (the keys are
+    /// unique with the index, so the unstable sort gives one order for any thread count).
+    fn of(pts: &[[f64; 2]]) -> Self {
+        // `+ 0.0` turns -0.0 into 0.0, so that equal positions have equal bits.
+        let bits = |v: f64| (v + 0.0).to_bits() as u128;
+        let mut keyed: Vec<(u128, u32)> =
+            pts.par_iter().enumerate().map(|(i, p)| (bits(p[0]) << 64 | bits(p[1]), i as u32)).collect();
+        keyed.par_sort_unstable();
+        let mut runs = Vec::new();
+        let mut start = 0;
+        for k in 1..=keyed.len() {
+            if k == keyed.len() || keyed[k].0 != keyed[start].0 {
+                runs.push((keyed[start].1, start as u32, k as u32));
+                start = k;
+            }
+        }
+        PositionRuns { order: keyed.into_iter().map(|k| k.1).collect(), runs }
+    }
+
+    /// An input error when a position holds more than [`MAX_CELLS_PER_POSITION`] points; `rows` maps the
+    /// points to rows of the cells table (`cell_id`), `sample` and `source` name them.
+    fn check(&self, pts: &[[f64; 2]], rows: &[u32], cell_id: &[String], sample: &str, source: &Path) -> Result<()> {
+        let Some(&(r, a, b)) = self.runs.iter().max_by_key(|run| (run.2 - run.1, std::cmp::Reverse(run.0))) else {
+            return Ok(());
+        };
+        let m = (b - a) as usize;
+        if m <= MAX_CELLS_PER_POSITION {
+            return Ok(());
+        }
+        let examples: Vec<String> = self.order[a as usize..a as usize + 3]
+            .iter()
+            .map(|&i| format!("`{}`", cell_id.get(rows[i as usize] as usize).map(String::as_str).unwrap_or("?")))
+            .collect();
+        let [x, y] = pts[r as usize];
+        Err(Error::input(
+            source,
+            format!("columns `x`/`y`, sample `{sample}`"),
+            format!(
+                "{m} cells share the position ({}, {}) (cells {}, ...): expected at most \
+                 {MAX_CELLS_PER_POSITION} cells at one position (are the coordinates missing, constant or \
+                 rounded too coarsely?)",
+                x + 0.0,
+                y + 0.0,
+                examples.join(", ")
+            ),
+        ))
+    }
+}
+
 /// Builds the graph of `kind` over all cells, one sample at a time. `x`, `y`, `sample` and `cell_id` are
 /// the columns of `cells.parquet`; `source` names that file in errors.
 pub fn build_graph(
@@ -149,18 +215,20 @@ pub fn build_graph(
                 ));
             }
         }
+        let positions = PositionRuns::of(&pts);
+        positions.check(&pts, &rows, cell_id, &name, source)?;
         if is_every_row(&rows, n) {
             // One sample holding every cell in order: the rows go straight into CSR form.
             match *kind {
                 GraphKind::Knn { k, symmetric: false } => return Ok(knn_graph(&pts, k)),
-                GraphKind::Delaunay { prune_percentile } => return delaunay_graph(&pts, prune_percentile),
+                GraphKind::Delaunay { prune_percentile } => return delaunay_graph(&pts, positions, prune_percentile),
                 _ => {}
             }
         }
         let local = match kind {
             GraphKind::Knn { k, symmetric } => knn_edges(&pts, *k, *symmetric),
             GraphKind::Radius { radius } => radius_edges(&pts, *radius),
-            GraphKind::Delaunay { prune_percentile } => delaunay_edges(&pts, *prune_percentile)?,
+            GraphKind::Delaunay { prune_percentile } => delaunay_edges(&pts, positions, *prune_percentile)?,
             GraphKind::Grid { k, rings } => grid_edges(&pts, *k, *rings),
         };
         edges.extend(local.into_iter().map(|(a, b, d)| (rows[a as usize], rows[b as usize], d, 1.0)));
@@ -227,8 +295,8 @@ pub fn radius_edges(pts: &[[f64; 2]], radius: f64) -> Vec<(u32, u32, f64)> {
 
 /// Delaunay edges `(i, j, distance)`, both directions, without edges longer than the `prune_percentile`-th
 /// percentile of the triangulation's edge lengths; the rows of [`delaunay_graph`] in order.
-pub fn delaunay_edges(pts: &[[f64; 2]], prune_percentile: f64) -> Result<Vec<(u32, u32, f64)>> {
-    let g = delaunay_graph(pts, prune_percentile)?;
+fn delaunay_edges(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f64) -> Result<Vec<(u32, u32, f64)>> {
+    let g = delaunay_graph(pts, positions, prune_percentile)?;
     Ok((0..g.n)
         .flat_map(|i| {
             let row = g.indptr[i] as usize..g.indptr[i + 1] as usize;
@@ -259,29 +327,13 @@ const ROW_CHUNK: usize = 4096;
 /// `prune_percentile`-th percentile of the triangulation's edge lengths. Points sharing a position are
 /// triangulated once and linked to each other (distance 0), and each gets the neighbours of the position.
 /// The rows are filled in parallel straight from the triangulation, in the same order for any thread count.
-fn delaunay_graph(pts: &[[f64; 2]], prune_percentile: f64) -> Result<NeighborGraph> {
+fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f64) -> Result<NeighborGraph> {
     use spade::handles::FixedVertexHandle;
     use spade::{DelaunayTriangulation, Triangulation};
     let n = pts.len();
-    // One vertex per distinct position. Sorted by position then index (the keys are unique, so an unstable
-    // parallel sort gives one order), the points at a position form a run whose first (lowest) index
-    // represents it.
-    let mut keyed: Vec<(f64, f64, u32)> = pts.iter().enumerate().map(|(i, p)| (p[0], p[1], i as u32)).collect();
-    keyed.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let order: Vec<u32> = keyed.into_iter().map(|k| k.2).collect();
-    // Runs of `order` as (representative, start, end), then ordered by representative: vertex `v` of the
-    // triangulation is `runs[v]`.
-    let mut runs: Vec<(u32, u32, u32)> = Vec::new();
-    let mut k = 0;
-    while k < n {
-        let r = order[k];
-        let mut m = k + 1;
-        while m < n && pts[order[m] as usize] == pts[r as usize] {
-            m += 1;
-        }
-        runs.push((r, k as u32, m as u32));
-        k = m;
-    }
+    // One vertex per distinct position, represented by its lowest index; ordered by representative:
+    // vertex `v` of the triangulation is `runs[v]`.
+    let PositionRuns { order, mut runs } = positions;
     runs.par_sort_unstable_by_key(|run| run.0);
     let shared = runs.len() < n;
     let mut vertex_of = vec![0u32; n];
@@ -475,6 +527,35 @@ mod tests {
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    #[test]
+    fn too_many_cells_at_one_position_are_refused_per_sample() {
+        // 101 cells at (5, -0) and (5, 0) (the same position), plus cells elsewhere: refused by every kind.
+        let m = MAX_CELLS_PER_POSITION + 1;
+        let mut x: Vec<f64> = vec![5.0; m];
+        let mut y: Vec<f64> = (0..m).map(|i| if i % 2 == 0 { 0.0 } else { -0.0 }).collect();
+        x.extend((0..20).map(|i| i as f64));
+        y.extend([1.0; 20]);
+        let n = x.len();
+        let kinds = [
+            GraphKind::Knn { k: 6, symmetric: false },
+            GraphKind::Radius { radius: 2.0 },
+            GraphKind::Delaunay { prune_percentile: 100.0 },
+            GraphKind::Grid { k: 6, rings: 1 },
+        ];
+        for kind in &kinds {
+            let e = build_graph(&x, &y, &s(n), &ids(n), kind, Path::new("cells.parquet")).unwrap_err();
+            let text = e.to_string();
+            assert!(e.is_user_error(), "{text}");
+            for part in ["cells.parquet", "sample `s`", "101 cells share the position (5, 0)", "`c0`", "at most 100"] {
+                assert!(text.contains(part), "{part} not in {text}");
+            }
+        }
+        // At the limit the graph is built.
+        for kind in &kinds {
+            assert!(build_graph(&x[1..], &y[1..], &s(n - 1), &ids(n - 1), kind, Path::new("c")).is_ok());
+        }
     }
 
     #[test]

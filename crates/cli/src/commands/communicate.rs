@@ -1,5 +1,6 @@
 //! `tmescope communicate`: ligand-receptor communication between neighbouring cell types, per niche.
 
+use super::expected;
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
@@ -60,11 +61,15 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         ..CommunicateParams::default()
     };
     let mut prov = Provenance::new("communicate", serde_json::to_value(&params)?)
-        .with_inputs(&a.dataset)?
-        .with_inputs(&a.graph)?
+        .with_inputs(&a.dataset, expected::DATASET)?
+        .with_inputs(&a.graph, expected::GRAPH)?
         .with_seed(a.seed);
-    for p in [&a.niches, &a.proportions, &a.pairs].into_iter().flatten() {
-        prov = prov.with_inputs(p)?;
+    for (p, what) in
+        [(&a.niches, expected::NICHES), (&a.proportions, expected::PROPORTIONS), (&a.pairs, expected::PAIRS)]
+    {
+        if let Some(p) = p {
+            prov = prov.with_inputs(p, what)?;
+        }
     }
     let sp = ctx.spinner("communication");
     let s =

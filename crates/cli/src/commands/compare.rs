@@ -1,5 +1,6 @@
 //! `tmescope compare`: niche and state abundance between conditions across samples.
 
+use super::expected;
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
@@ -58,7 +59,7 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     };
     let mut prov = Provenance::new("compare", serde_json::to_value(&params)?);
     for d in &a.dirs {
-        prov = prov.with_inputs(d)?;
+        prov = prov.with_inputs(d, expected::NICHES)?;
     }
     let s = run_compare(&a.dirs, &a.output, &params, prov)?;
     for w in &s.warnings {

@@ -1,5 +1,6 @@
 //! `tmescope deconvolve`: cell-type proportions per spot (or labels per cell) against a reference.
 
+use super::expected;
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::dataset::Dataset;
@@ -176,7 +177,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
             tmescope_core::dataset::GENES_FILE,
             tmescope_core::dataset::COUNTS_FILE,
         ] {
-            prov = prov.with_inputs(&dir.join(f))?;
+            prov = prov.with_inputs(&dir.join(f), expected::READ)?;
         }
     }
     prov.notes.extend(result.notes.iter().cloned());

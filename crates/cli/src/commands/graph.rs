@@ -1,5 +1,6 @@
 //! `tmescope graph`: build the spatial neighbour graph of a dataset folder.
 
+use super::expected;
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::output::OutputDir;
@@ -72,7 +73,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
         "graph": kind.description(),
     });
     let cells = tmescope_core::dataset::dataset_file(&args.dataset, tmescope_core::dataset::CELLS_FILE)?;
-    let prov = Provenance::new("graph", params).with_inputs(&cells)?;
+    let prov = Provenance::new("graph", params).with_inputs(&cells, expected::DATASET)?;
     let out = OutputDir::create(&args.output)?;
     let spin = ctx.spinner("building graph");
     let s = run_graph(&args.dataset, &kind, &out, &prov)?;

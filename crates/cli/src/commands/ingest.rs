@@ -1,5 +1,6 @@
 //! `tmescope ingest`: vendor output (or a generic table) in, a dataset folder out.
 
+use super::expected;
 use crate::context::Context;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -178,7 +179,7 @@ fn read_one(path: &Path, format: &str, opts: &ReadOptions, ctx: &Context) -> any
 fn provenance(params: serde_json::Value, inputs: &[&Path]) -> anyhow::Result<Provenance> {
     let mut prov = Provenance::new("ingest", params);
     for p in inputs {
-        prov = prov.with_inputs(p)?;
+        prov = prov.with_inputs(p, expected::READ)?;
     }
     Ok(prov)
 }

@@ -1,6 +1,7 @@
 //! `tmescope niches`: niches from neighbourhood composition, microenvironmental states, spatial metrics
 //! and resistance niches, for one sample or a cohort.
 
+use super::expected;
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
@@ -213,11 +214,13 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     let mut prov =
         Provenance::new("niches", serde_json::json!({"params": &params, "inputs": &inputs})).with_seed(a.seed);
     for i in &inputs {
-        prov = prov.with_inputs(&i.graph)?;
-        for p in [&i.scores, &i.proportions].into_iter().flatten() {
-            prov = prov.with_inputs(p)?;
+        prov = prov.with_inputs(&i.graph, expected::GRAPH)?;
+        for (p, what) in [(&i.scores, expected::SCORES), (&i.proportions, expected::PROPORTIONS)] {
+            if let Some(p) = p {
+                prov = prov.with_inputs(p, what)?;
+            }
         }
-        prov = prov.with_inputs(&i.dataset.join("cells.parquet"))?;
+        prov = prov.with_inputs(&i.dataset.join("cells.parquet"), expected::DATASET)?;
     }
     let sp = ctx.spinner("niches");
     let s = run_niches(&inputs, &out, &params, prov)?;

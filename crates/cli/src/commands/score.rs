@@ -1,6 +1,7 @@
 //! `tmescope score`: gene-program scores per cell/spot, smoothed over the neighbour graph, with
 //! Getis-Ord Gi* hotspots and the resistance score.
 
+use super::expected;
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
@@ -86,12 +87,14 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         )
         .into());
     }
-    let mut prov = Provenance::new("score", serde_json::to_value(&params)?).with_inputs(&a.dataset)?.with_seed(a.seed);
+    let mut prov = Provenance::new("score", serde_json::to_value(&params)?)
+        .with_inputs(&a.dataset, expected::DATASET)?
+        .with_seed(a.seed);
     if let Some(g) = &a.graph {
-        prov = prov.with_inputs(g)?;
+        prov = prov.with_inputs(g, expected::GRAPH)?;
     }
     if let Some(p) = &a.programs {
-        prov = prov.with_inputs(p)?;
+        prov = prov.with_inputs(p, expected::PROGRAMS)?;
     }
     let sp = ctx.spinner("scoring");
     let s = run_score(&a.dataset, a.graph.as_deref(), &a.output, &params, prov)?;

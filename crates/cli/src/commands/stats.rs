@@ -1,5 +1,6 @@
 //! `tmescope stats`: spatial statistics on a dataset folder and its neighbour graph.
 
+use super::expected;
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::output::OutputDir;
@@ -98,11 +99,12 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
         ripley: args.ripley.clone(),
         no_cooccurrence: args.no_cooccurrence,
     };
-    let mut prov =
-        Provenance::new("stats", serde_json::to_value(&opts)?).with_seed(args.seed).with_inputs(&args.dataset)?;
-    prov = prov.with_inputs(&args.graph)?;
+    let mut prov = Provenance::new("stats", serde_json::to_value(&opts)?)
+        .with_seed(args.seed)
+        .with_inputs(&args.dataset, expected::DATASET)?;
+    prov = prov.with_inputs(&args.graph, expected::GRAPH)?;
     if let Some(p) = &args.proportions {
-        prov = prov.with_inputs(p)?;
+        prov = prov.with_inputs(p, expected::PROPORTIONS)?;
     }
     let out = OutputDir::create(&args.output)?;
     let bar = ctx.progress(args.perms as u64, "statistics");
