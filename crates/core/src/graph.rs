@@ -4,11 +4,13 @@
 //! (crate `tmescope-spatial`) and read by the statistics, scoring and niche stages.
 
 use crate::counts::first_out_of_range;
+use crate::dataset::CellTable;
 use crate::parquet_io::{arc, batch_with_schema, ParquetSink, Table, ROW_GROUP_ROWS};
 use crate::provenance::Provenance;
 use crate::schema::spatial::edges_schema;
 use crate::{Error, Result};
 use arrow::array::{Float64Array, StringArray, UInt32Array};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// File name of the edge list.
@@ -31,6 +33,22 @@ pub struct NeighborGraph {
     pub weights: Vec<f64>,
     /// Whether the edge list is directed (kNN without `--symmetric`).
     pub directed: bool,
+}
+
+/// Key, in the graph description, of the [`cells_digest`] of the cells the graph was built over.
+pub const CELLS_DIGEST: &str = "cells_digest";
+
+/// SHA-256 (hex) of the cells' ids and samples in row order: stored in the graph description, it ties a
+/// graph to the dataset it was built from (another dataset with as many cells has another digest).
+pub fn cells_digest(cell_id: &[String], sample: &[String]) -> String {
+    let mut h = Sha256::new();
+    for (id, s) in cell_id.iter().zip(sample) {
+        h.update(id.as_bytes());
+        h.update([0x1f]);
+        h.update(s.as_bytes());
+        h.update([0x1e]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl NeighborGraph {
@@ -155,8 +173,12 @@ impl NeighborGraph {
         sink.finish()
     }
 
-    /// Reads `edges.parquet` for a dataset of `n` cells. Returns the graph and its description.
-    pub fn read(path: &Path, n: usize) -> Result<(Self, serde_json::Value)> {
+    /// Reads `edges.parquet` for the dataset whose cells are `cells`. Returns the graph and its description.
+    /// A graph built from another dataset is refused: by its number of nodes, and, when its description
+    /// holds the
+    /// [`cells_digest`] of the cells it was built over (as `tmescope graph` writes it), by that.
+    pub fn read(path: &Path, cells: &CellTable) -> Result<(Self, serde_json::Value)> {
+        let n = cells.len();
         // The per-edge `sample` column is not needed to rebuild the graph: it is not decoded.
         let t = Table::read_columns(path, &["src", "dst", "distance", "weight"])?;
         let desc: serde_json::Value =
@@ -171,6 +193,18 @@ impl NeighborGraph {
                 return Err(Error::file(
                     path,
                     format!("graph has {m} nodes but the dataset has {n} cells: was it built from another dataset?"),
+                ));
+            }
+        }
+        if let Some(stored) = desc.get(CELLS_DIGEST).and_then(|v| v.as_str()) {
+            if stored != cells_digest(&cells.cell_id, &cells.sample) {
+                return Err(Error::file(
+                    path,
+                    format!(
+                        "graph was built from another dataset: the ids or samples of its {n} cells differ from \
+                         the dataset's (`{CELLS_DIGEST}` in its metadata): rebuild it with `tmescope graph` on \
+                         this dataset"
+                    ),
                 ));
             }
         }
@@ -236,7 +270,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("edges.parquet");
         let s = vec!["s".to_string(); 3];
-        g.write(&p, &s, &serde_json::json!({"kind": "knn"}), &Provenance::new("graph", serde_json::json!({}))).unwrap();
+        let cells = |ids: &[&str]| CellTable {
+            cell_id: ids.iter().map(|s| s.to_string()).collect(),
+            sample: vec!["s".to_string(); ids.len()],
+            x: vec![0.0; ids.len()],
+            y: vec![0.0; ids.len()],
+            z: None,
+            extra: vec![],
+        };
+        let built = cells(&["a", "b", "c"]);
+        let desc = serde_json::json!({"kind": "knn", CELLS_DIGEST: cells_digest(&built.cell_id, &built.sample)});
+        g.write(&p, &s, &desc, &Provenance::new("graph", serde_json::json!({}))).unwrap();
         let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
         let codecs: Vec<String> = parquet::file::reader::FileReader::metadata(&meta)
             .row_group(0)
@@ -248,9 +292,16 @@ mod tests {
             codecs,
             ["sample:ZSTD(ZstdLevel(1))", "src:SNAPPY", "dst:SNAPPY", "distance:SNAPPY", "weight:ZSTD(ZstdLevel(1))"]
         );
-        let (back, desc) = NeighborGraph::read(&p, 3).unwrap();
+        let (back, desc) = NeighborGraph::read(&p, &built).unwrap();
         assert_eq!(back, g);
         assert_eq!(desc["kind"], "knn");
-        assert!(NeighborGraph::read(&p, 4).is_err());
+        let e = NeighborGraph::read(&p, &cells(&["a", "b", "c", "d"])).unwrap_err().to_string();
+        assert!(e.contains("3 nodes but the dataset has 4 cells"), "{e}");
+        // As many cells, other ids (or the same ids in another order): another dataset.
+        for other in [cells(&["a", "b", "x"]), cells(&["b", "a", "c"])] {
+            let e = NeighborGraph::read(&p, &other).unwrap_err().to_string();
+            assert!(e.contains("edges.parquet") && e.contains("built from another dataset"), "{e}");
+        }
+        assert_ne!(cells_digest(&["ab".into()], &["c".into()]), cells_digest(&["a".into()], &["bc".into()]));
     }
 }

@@ -77,8 +77,8 @@ fn require_in(p: &Path, file: &str, stage: &str) -> Result<PathBuf> {
     }
 }
 
-fn read_graph(path: &Path, n: usize) -> Result<NeighborGraph> {
-    Ok(NeighborGraph::read(&edges_path(path), n)?.0)
+fn read_graph(path: &Path, cells: &CellTable) -> Result<NeighborGraph> {
+    Ok(NeighborGraph::read(&edges_path(path), cells)?.0)
 }
 
 /// The graph with every edge in both directions (contacts are mutual).
@@ -226,7 +226,7 @@ pub fn run_score(
     // Each block of complete rows is scored in parallel (rows are independent), then stored in order; the
     // graph, used only after the scores, is read meanwhile.
     let (graph, scored) = rayon::join(
-        || graph.map(|g| read_graph(g, n)).transpose(),
+        || graph.map(|g| read_graph(g, &cells)).transpose(),
         || {
             stream_count_blocks(dataset, n, genes.len(), |b| {
                 let mut block = vec![0.0; b.len() * np];
@@ -709,7 +709,7 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     let mut types: Vec<String> = Vec::new();
     for input in inputs {
         let (cells, _, _) = read_cells(&input.dataset)?;
-        let graph = read_graph(&input.graph, cells.len())?;
+        let graph = read_graph(&input.graph, &cells)?;
         let comp = read_composition(&cells, input, &p.labels)?;
         for (_, t, _) in &comp {
             if !types.contains(t) {
@@ -1320,7 +1320,7 @@ pub fn run_communicate(
     let (cells, _, _) = read_cells(dataset)?;
     let genes = read_genes(dataset)?;
     let n = cells.len();
-    let g = symmetrised(&read_graph(graph, n)?);
+    let g = symmetrised(&read_graph(graph, &cells)?);
     let mut warnings = Vec::new();
     let (types, comp) = match proportions {
         Some(pp) => {

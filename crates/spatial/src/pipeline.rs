@@ -21,7 +21,7 @@ use tmescope_core::dataset::{
     cell_totals, read_cell_positions, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE,
 };
 use tmescope_core::gene_stats::{cell_scale, gene_moments, median_target, percentile};
-use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
+use tmescope_core::graph::{cells_digest, NeighborGraph, CELLS_DIGEST, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{
     arc, batch_with_schema, cycled_strings, repeated_strings, write_batch, ParquetSink, Table,
@@ -81,6 +81,7 @@ pub fn run_graph(dataset: &Path, kind: &GraphKind, out: &OutputDir, prov: &Prove
     let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source)?;
     let mut desc = kind.description();
     desc["coordinate_unit"] = serde_json::json!(unit);
+    desc[CELLS_DIGEST] = serde_json::json!(cells_digest(&cells.cell_id, &cells.sample));
     // The components are found while the edges are encoded.
     let (written, comp) =
         rayon::join(|| g.write(&out.path(EDGES_FILE), &cells.sample, &desc, prov), || connected_components(&g));
@@ -388,7 +389,7 @@ pub fn run_stats(
     let edges_path = if graph_dir.is_file() { graph_dir.to_path_buf() } else { graph_dir.join(EDGES_FILE) };
     // The autocorrelation features (a pass over the counts) are read while the graph is.
     let (graph, features) = rayon::join(
-        || NeighborGraph::read(&edges_path, cells.len()),
+        || NeighborGraph::read(&edges_path, &cells),
         || autocorrelation_features(dataset, &cells, &source, opts),
     );
     let (graph, desc) = graph?;
