@@ -5,6 +5,8 @@
 //! - a dataset folder: the row counts in the Parquet footers of `counts.parquet` (non-zeros) and
 //!   `cells.parquet` (cells): [`BYTES_PER_NONZERO`] per non-zero (CSR index and value, plus the columns
 //!   read from Parquet before they are converted) and [`BYTES_PER_CELL`] per cell;
+//! - a radius graph, in `graph --kind radius`: the number of edges estimated from up to 2,048 cells
+//!   (`tmescope_spatial::build::radius_edge_estimate`) times [`BYTES_PER_EDGE`];
 //! - vendor input for `ingest`: the size of the files that will be read times an expansion factor
 //!   ([`COMPRESSED_FACTOR`] for HDF5, gzip and Parquet, [`TEXT_FACTOR`] for text); images are skipped and,
 //!   for Visium HD, only the `square_NNNum` folder of the chosen bin size counts.
@@ -19,6 +21,9 @@ use tmescope_core::Error;
 pub const BYTES_PER_NONZERO: u64 = 24;
 /// Bytes held per cell (cell table, per-cell results).
 pub const BYTES_PER_CELL: u64 = 256;
+/// Bytes held per edge while `graph` builds a radius graph (the edge list, its sorted copy and the
+/// compressed rows).
+pub const BYTES_PER_EDGE: u64 = 64;
 /// Memory per byte of compressed input (HDF5, gzip, Parquet) while `ingest` reads it.
 pub const COMPRESSED_FACTOR: u64 = 8;
 /// Memory per byte of plain-text input while `ingest` reads it.

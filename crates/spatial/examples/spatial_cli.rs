@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             other => return Err(format!("unknown kind {other}").into()),
         };
-        let s = run_graph(&dataset, &kind, &out, &Provenance::new("graph", kind.description()))?;
+        let s = run_graph(&dataset, &kind, &out, &Provenance::new("graph", kind.description()), &|_, _| Ok(()))?;
         println!("{s:?}");
     } else {
         let opts = StatsOptions {

@@ -65,7 +65,8 @@ impl GraphKind {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    fn check(&self) -> Result<()> {
+    /// A usage error for parameters out of range (k = 0, a radius that is not positive, ...).
+    pub(crate) fn check(&self) -> Result<()> {
         match *self {
             GraphKind::Knn { k, .. } | GraphKind::Grid { k, .. } if k == 0 => {
                 Err(Error::Usage("--k must be at least 1".into()))
@@ -273,6 +274,32 @@ fn knn_graph(pts: &[[f64; 2]], k: usize) -> NeighborGraph {
         weights: vec![1.0; n * k],
         directed: true,
     }
+}
+
+/// Points whose neighbours [`radius_edge_estimate`] counts, at the most.
+const ESTIMATE_POINTS: usize = 2048;
+
+/// The number of edges [`radius_edges`] would give, estimated before building them: the neighbours within
+/// `radius` of up to 2,048 evenly spaced points, scaled to all points (exact for fewer points). Lets a
+/// caller refuse a radius that would link every cell to most of the tissue (e.g. given in micrometres for
+/// coordinates in pixels) before the edges fill the memory. `pts` must be finite.
+pub fn radius_edge_estimate(pts: &[[f64; 2]], radius: f64) -> u64 {
+    let n = pts.len();
+    if n < 2 {
+        return 0;
+    }
+    let tree = PointTree::new(pts.to_vec());
+    let step = n.div_ceil(ESTIMATE_POINTS);
+    let probes: Vec<usize> = (0..n).step_by(step).collect();
+    let found: u64 = probes
+        .par_iter()
+        .map(|&i| {
+            let mut m = 0u64;
+            tree.within_visit(i, radius * radius, |_, _| m += 1);
+            m.saturating_sub(1)
+        })
+        .sum();
+    (found as f64 * n as f64 / probes.len() as f64).round() as u64
 }
 
 /// Edges `(i, j, distance)` between every pair with `d <= radius`, both directions, self excluded.
@@ -556,6 +583,21 @@ mod tests {
         for kind in &kinds {
             assert!(build_graph(&x[1..], &y[1..], &s(n - 1), &ids(n - 1), kind, Path::new("c")).is_ok());
         }
+    }
+
+    #[test]
+    fn radius_edge_estimate_is_exact_when_small_and_close_when_sampled() {
+        let grid = |side: usize| -> Vec<[f64; 2]> {
+            (0..side * side).map(|i| [(i % side) as f64, (i / side) as f64 + 0.001 * (i % 7) as f64]).collect()
+        };
+        let small = grid(40);
+        for r in [0.5, 1.0, 2.5, 100.0] {
+            assert_eq!(radius_edge_estimate(&small, r), radius_edges(&small, r).len() as u64, "radius {r}");
+        }
+        let big = grid(150);
+        let (estimate, exact) = (radius_edge_estimate(&big, 3.0), radius_edges(&big, 3.0).len() as f64);
+        assert!((estimate as f64 / exact - 1.0).abs() < 0.05, "{estimate} vs {exact}");
+        assert_eq!(radius_edge_estimate(&big[..1], 3.0), 0);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! is computed per sample (labels are shuffled, values standardised and areas measured within a sample).
 
 use crate::autocorr::{Autocorr, AutocorrWeights, Statistic};
-use crate::build::{build_graph, connected_components, is_every_row, sample_groups, subgraph, GraphKind};
+use crate::build::{
+    build_graph, check_coordinates, connected_components, is_every_row, radius_edge_estimate, sample_groups, subgraph,
+    GraphKind,
+};
 use crate::composition::{fractions, label_membership, neighborhood_counts};
 use crate::cooccurrence::{co_occurrence, even_radii};
 use crate::enrichment::{nhood_enrichment, row_normalise};
@@ -71,12 +74,32 @@ pub struct GraphSummary {
 }
 
 /// Builds the graph of `kind` for the dataset folder `dataset` and writes `edges.parquet` and
-/// `components.parquet` into `out`.
-pub fn run_graph(dataset: &Path, kind: &GraphKind, out: &OutputDir, prov: &Provenance) -> Result<GraphSummary> {
+/// `components.parquet` into `out`. For a radius graph, `check_edges` is first given the estimated number
+/// of edges ([`radius_edge_estimate`], summed over the samples) and of cells, and may refuse them (the
+/// memory limit).
+pub fn run_graph(
+    dataset: &Path,
+    kind: &GraphKind,
+    out: &OutputDir,
+    prov: &Provenance,
+    check_edges: &dyn Fn(u64, usize) -> Result<()>,
+) -> Result<GraphSummary> {
     let (cells, _, unit) = read_cell_positions(dataset)?;
     let source = dataset.join(CELLS_FILE);
     if cells.is_empty() {
         return Err(Error::file(&source, "no cells: expected at least one row"));
+    }
+    if let GraphKind::Radius { radius } = *kind {
+        kind.check()?;
+        check_coordinates(&cells.x, &cells.y, &cells.cell_id, &source)?;
+        let estimate = sample_groups(&cells.sample)
+            .iter()
+            .map(|(_, rows)| {
+                let pts: Vec<[f64; 2]> = rows.iter().map(|&r| [cells.x[r as usize], cells.y[r as usize]]).collect();
+                radius_edge_estimate(&pts, radius)
+            })
+            .sum();
+        check_edges(estimate, cells.len())?;
     }
     let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source)?;
     let mut desc = kind.description();

@@ -2,6 +2,7 @@
 
 use super::expected;
 use crate::context::Context;
+use crate::memory::BYTES_PER_EDGE;
 use std::path::PathBuf;
 use tmescope_core::output::OutputDir;
 use tmescope_core::provenance::Provenance;
@@ -76,7 +77,20 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
     let prov = Provenance::new("graph", params).with_inputs(&cells, expected::DATASET)?;
     let out = OutputDir::create(&args.output)?;
     let spin = ctx.spinner("building graph");
-    let s = run_graph(&args.dataset, &kind, &out, &prov)?;
+    // A radius graph's size depends on the radius, not on the data alone: its estimate is checked too.
+    let check_edges = |edges: u64, n_cells: usize| {
+        ctx.max_memory.check(
+            &cells,
+            edges.saturating_mul(BYTES_PER_EDGE),
+            &format!(
+                "a radius graph of about {edges} edges, {:.0} neighbours per cell within --radius {}",
+                edges as f64 / n_cells.max(1) as f64,
+                args.radius.unwrap_or(f64::NAN)
+            ),
+            "lower --radius (it is in the unit of the coordinates: see `tmescope inspect`) or use --kind knn",
+        )
+    };
+    let s = run_graph(&args.dataset, &kind, &out, &prov, &check_edges)?;
     spin.finish_and_clear();
     let path = out.commit()?;
     ctx.say(format!(

@@ -507,6 +507,27 @@ fn max_memory_refuses_a_too_large_input_before_loading() {
     ];
     fails_with(args, &["visium_hd/outs", "--bin-size 16", "raise --max-memory"]);
     assert!(!out.exists());
+    // A radius graph is also checked, by its estimated number of edges (every pair, 36 x 35, at this radius),
+    // before it is built; the same limit lets a kNN graph through.
+    let radius = |limit: &'static str| -> [&OsStr; 10] {
+        [
+            "--max-memory".as_ref(),
+            limit.as_ref(),
+            "graph".as_ref(),
+            ds.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+            "--kind".as_ref(),
+            "radius".as_ref(),
+            "--radius".as_ref(),
+            "1e6".as_ref(),
+        ]
+    };
+    fails_with(radius("60K"), &["cells.parquet", "radius graph of about 1260 edges", "lower --radius"]);
+    assert!(!out.exists());
+    ok(["--max-memory".as_ref(), "60K".as_ref(), "graph".as_ref(), ds.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    ok(radius("1G"));
+    std::fs::remove_dir_all(&out).unwrap();
     // A large enough limit changes nothing; a malformed one is a usage error.
     ok(["--max-memory".as_ref(), "1G".as_ref(), "graph".as_ref(), ds.as_os_str(), "-o".as_ref(), out.as_os_str()]);
     fails_with(["--max-memory", "lots", "graph", "x", "-o", "y"], &["--max-memory", "lots", "8G"]);
