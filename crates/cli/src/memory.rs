@@ -5,7 +5,7 @@
 //! - a dataset folder: the row counts in the Parquet footers of `counts.parquet` (non-zeros) and
 //!   `cells.parquet` (cells): [`BYTES_PER_NONZERO`] per non-zero (CSR index and value, plus the columns
 //!   read from Parquet before they are converted) and [`BYTES_PER_CELL`] per cell;
-//! - a radius graph, in `graph --kind radius`: the number of edges estimated from up to 2,048 cells
+//! - a radius graph, in `graph --kind radius`: the number of edges estimated from up to 512 cells
 //!   (`tmescope_spatial::build::radius_edge_estimate`) times [`BYTES_PER_EDGE`];
 //! - vendor input for `ingest`: the size of the files that will be read times an expansion factor
 //!   ([`COMPRESSED_FACTOR`] for HDF5, gzip and Parquet, [`TEXT_FACTOR`] for text); images are skipped and,

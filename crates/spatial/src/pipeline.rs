@@ -822,7 +822,36 @@ fn write_neighborhoods(
     sink.finish()
 }
 
+/// The most pairs of cells within the largest radius that co-occurrence or Ripley's K may count in one
+/// sample (about a minute of work on two cores): more means the radius is far beyond a neighbourhood,
+/// usually given in another unit than the coordinates, and would run for hours.
+pub const MAX_RADIUS_PAIRS: u64 = 50_000_000_000;
+
+/// The radii of co-occurrence and Ripley's K for the points `pts` of one sample: the explicit list, or
+/// `radius_steps` even steps up to `max_radius` (default: 10 x the median nearest-neighbour distance). A
+/// usage error when the largest would count more than [`MAX_RADIUS_PAIRS`] pairs
+/// ([`radius_edge_estimate`]).
 fn radii_for(opts: &StatsOptions, pts: &[[f64; 2]]) -> Result<Vec<f64>> {
+    let radii = candidate_radii(opts, pts)?;
+    check_radius_pairs(pts, radii.last().copied().unwrap_or(0.0), MAX_RADIUS_PAIRS)?;
+    Ok(radii)
+}
+
+/// A usage error when more than `budget` pairs of `pts` lie within `largest` (estimated).
+fn check_radius_pairs(pts: &[[f64; 2]], largest: f64, budget: u64) -> Result<()> {
+    let pairs = radius_edge_estimate(pts, largest);
+    if pairs > budget {
+        return Err(Error::Usage(format!(
+            "a largest radius of {largest} would count about {pairs} pairs of cells ({:.0} per cell), more than \
+             {budget}: lower --max-radius or --radius-list (they are in the unit of the coordinates: see \
+             `tmescope inspect`), or skip co-occurrence with --no-cooccurrence",
+            pairs as f64 / pts.len().max(1) as f64
+        )));
+    }
+    Ok(())
+}
+
+fn candidate_radii(opts: &StatsOptions, pts: &[[f64; 2]]) -> Result<Vec<f64>> {
     if let Some(list) = &opts.radius_list {
         let mut r = list.clone();
         if r.iter().any(|x| !(x.is_finite() && *x > 0.0)) || r.is_empty() {
@@ -888,4 +917,22 @@ pub fn read_neighborhoods(path: &Path) -> Result<(Vec<String>, Vec<String>, Vec<
         samples.push(sample[i * nt].clone());
     }
     Ok((cells, samples, types, frac))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_radius_counting_too_many_pairs_is_refused() {
+        let pts: Vec<[f64; 2]> = (0..100).map(|i| [(i % 10) as f64, (i / 10) as f64]).collect();
+        // Every ordered pair of the 100 points lies within 1e9.
+        let e = check_radius_pairs(&pts, 1e9, 9_899).unwrap_err().to_string();
+        for part in ["about 9900 pairs", "99 per cell", "lower --max-radius", "--no-cooccurrence"] {
+            assert!(e.contains(part), "{part} not in {e}");
+        }
+        assert!(check_radius_pairs(&pts, 1e9, 9_900).is_ok());
+        assert!(check_radius_pairs(&pts, 1.0, 1_000).is_ok(), "360 pairs within 1");
+        assert!(check_radius_pairs(&pts, 1.0, 359).is_err());
+    }
 }
