@@ -175,8 +175,7 @@ impl NeighborGraph {
 
     /// Reads `edges.parquet` for the dataset whose cells are `cells`. Returns the graph and its description.
     /// A graph built from another dataset is refused: by its number of nodes, and, when its description
-    /// holds the
-    /// [`cells_digest`] of the cells it was built over (as `tmescope graph` writes it), by that.
+    /// holds the [`cells_digest`] of the cells it was built over (as `tmescope graph` writes it), by that.
     pub fn read(path: &Path, cells: &CellTable) -> Result<(Self, serde_json::Value)> {
         let n = cells.len();
         // The per-edge `sample` column is not needed to rebuild the graph: it is not decoded.
