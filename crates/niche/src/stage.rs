@@ -542,8 +542,9 @@ struct SampleData {
     resistance: Option<(Vec<f64>, Vec<f64>, Vec<f64>)>,
 }
 
-fn cell_index(cells: &CellTable) -> HashMap<&str, usize> {
-    cells.cell_id.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect()
+/// The row of each cell by `(sample, cell id)`: ids are unique only within a sample.
+fn cell_index(cells: &CellTable) -> HashMap<(&str, &str), usize> {
+    cells.sample.iter().zip(&cells.cell_id).enumerate().map(|(i, (s, c))| ((s.as_str(), c.as_str()), i)).collect()
 }
 
 /// Reads deconvolved proportions (`proportions.parquet` in `dir`, long form) as `(row of cells, cell type,
@@ -556,22 +557,28 @@ pub fn read_proportions(cells: &CellTable, dir: &Path, dataset: &Path) -> Result
     let path = require_in(dir, "proportions.parquet", "deconvolve")?;
     let t = Table::read(&path)?;
     let labels_mode = t.metadata.get("tmescope.deconvolution.mode").is_some_and(|m| m == "labels");
-    let (path, ids, types, prop) = if labels_mode {
+    let (path, ids, samples, types, prop) = if labels_mode {
         let qc_path = path.with_file_name("deconvolution_qc.parquet");
         let qc = Table::read(&qc_path)?;
         let first = qc.utf8_opt("first_type")?;
-        let (ids, types): (Vec<String>, Vec<String>) =
-            qc.utf8("cell_id")?.into_iter().zip(first).filter_map(|(id, t)| t.map(|t| (id, t))).unzip();
+        let (mut ids, mut samples, mut types) = (vec![], vec![], vec![]);
+        for ((id, s), t) in qc.utf8("cell_id")?.into_iter().zip(qc.utf8("sample")?).zip(first) {
+            if let Some(t) = t {
+                ids.push(id);
+                samples.push(s);
+                types.push(t);
+            }
+        }
         let ones = vec![1.0; ids.len()];
-        (qc_path, ids, types, ones)
+        (qc_path, ids, samples, types, ones)
     } else {
-        (path, t.utf8("cell_id")?, t.utf8("cell_type")?, t.f64("proportion")?)
+        (path, t.utf8("cell_id")?, t.utf8("sample")?, t.utf8("cell_type")?, t.f64("proportion")?)
     };
     let idx = cell_index(cells);
     let mut matched = 0usize;
     let mut out = Vec::new();
     for k in 0..ids.len() {
-        if let Some(&i) = idx.get(ids[k].as_str()) {
+        if let Some(&i) = idx.get(&(samples[k].as_str(), ids[k].as_str())) {
             matched += 1;
             if prop[k].is_finite() && prop[k] > 0.0 {
                 out.push((i, types[k].clone(), prop[k]));
@@ -621,29 +628,30 @@ fn read_scores(
         Ok(a.as_any().downcast_ref::<StringArray>().cloned().unwrap_or_else(|| StringArray::from(Vec::<&str>::new())))
     };
     let ids = text("cell_id")?;
+    let samples = text("sample")?;
     let prog = text("program")?;
     let sm = t.f64("smoothed_score")?;
     let z = t.f64("hotspot_z")?;
     let q = t.f64("hotspot_q")?;
     let n = cells.len();
-    let mut idx: Option<HashMap<&str, usize>> = None;
+    let mut idx: Option<HashMap<(&str, &str), usize>> = None;
     let mut order: Vec<String> = Vec::new();
     let mut map: HashMap<String, (Vec<f64>, Vec<f64>, Vec<f64>)> = HashMap::new();
     let mut current: Option<(String, (Vec<f64>, Vec<f64>, Vec<f64>))> = None;
     for k in 0..ids.len() {
-        let id = ids.value(k);
+        let (id, sample) = (ids.value(k), samples.value(k));
         // Rows are written program by program in cell order: try the row's own position first.
-        let i = if n > 0 && cells.cell_id[k % n] == id {
+        let i = if n > 0 && cells.cell_id[k % n] == id && cells.sample[k % n] == sample {
             k % n
         } else {
             let map_ids = idx.get_or_insert_with(|| cell_index(cells));
-            match map_ids.get(id) {
+            match map_ids.get(&(sample, id)) {
                 Some(&i) => i,
                 None => {
                     return Err(Error::input(
                         &path,
                         format!("row {}", k + 1),
-                        format!("cell `{id}` is not in the dataset"),
+                        format!("cell `{id}` of sample `{sample}` is not in the dataset"),
                     ))
                 }
             }
@@ -1374,10 +1382,8 @@ pub fn run_communicate(
             let idx = cell_index(&cells);
             let mut v = vec![u32::MAX; n];
             for k in 0..ids.len() {
-                if Some(&smp[k]) == cells.sample.first() {
-                    if let Some(&i) = idx.get(ids[k].as_str()) {
-                        v[i] = nic[k];
-                    }
+                if let Some(&i) = idx.get(&(smp[k].as_str(), ids[k].as_str())) {
+                    v[i] = nic[k];
                 }
             }
             if let Some(i) = v.iter().position(|&x| x == u32::MAX) {
@@ -1702,13 +1708,14 @@ mod tests {
         Arc::new(StringArray::from(v.to_vec()))
     }
 
-    /// Labels-mode deconvolution of single cells: the composition is the label, not the full weights.
+    /// Labels-mode deconvolution of single cells: the composition is the label, not the full weights. Rows
+    /// are matched by sample and cell id (cell `a` of s1 and cell `a` of s2 are different cells).
     #[test]
     fn labels_mode_proportions_are_one_hot_labels() {
         let tmp = tempfile::tempdir().unwrap();
         let cells = CellTable {
-            cell_id: vec!["a".into(), "b".into(), "c".into()],
-            sample: vec!["s".into(); 3],
+            cell_id: vec!["a".into(), "b".into(), "a".into()],
+            sample: vec!["s1".into(), "s1".into(), "s2".into()],
             x: vec![0.0; 3],
             y: vec![0.0; 3],
             z: None,
@@ -1716,13 +1723,15 @@ mod tests {
         };
         let prov = Provenance::new("deconvolve", serde_json::json!({}));
         let props = arrow::record_batch::RecordBatch::try_from_iter([
-            ("cell_id", strings(&["a", "a", "b", "b", "c"])),
+            ("cell_id", strings(&["a", "a", "b", "b", "a"])),
+            ("sample", strings(&["s1", "s1", "s1", "s1", "s2"])),
             ("cell_type", strings(&["T", "B", "T", "B", "T"])),
             ("proportion", Arc::new(Float64Array::from(vec![0.6, 0.4, 0.3, 0.7, 1.0])) as _),
         ])
         .unwrap();
         let qc = arrow::record_batch::RecordBatch::try_from_iter([
-            ("cell_id", strings(&["a", "b", "c"])),
+            ("cell_id", strings(&["a", "b", "a"])),
+            ("sample", strings(&["s1", "s1", "s2"])),
             ("first_type", Arc::new(StringArray::from(vec![Some("T"), Some("B"), None])) as _),
         ])
         .unwrap();
@@ -1730,7 +1739,9 @@ mod tests {
         write_batch(&dir.join("deconvolution_qc.parquet"), &qc, &prov, &[]).unwrap();
         // Spots (full mode): the proportions as written.
         write_batch(&dir.join("proportions.parquet"), &props, &prov, &[]).unwrap();
-        assert_eq!(read_proportions(&cells, dir, dir).unwrap().len(), 5);
+        let got = read_proportions(&cells, dir, dir).unwrap();
+        let rows: Vec<(usize, f64)> = got.iter().map(|(i, _, p)| (*i, *p)).collect();
+        assert_eq!(rows, vec![(0, 0.6), (0, 0.4), (1, 0.3), (1, 0.7), (2, 1.0)]);
         // Single cells (labels mode): one-hot first_type; the dropped cell (no first_type) has none.
         let kv = [("tmescope.deconvolution.mode".to_string(), "labels".to_string())];
         write_batch(&dir.join("proportions.parquet"), &props, &prov, &kv).unwrap();

@@ -540,11 +540,17 @@ fn communicate_from_proportions_matches_labels_and_explains_bad_input() {
     let (ds, g, _) = quadrants(tmp.path());
     let cells = Table::read(&ds.join("cells.parquet")).unwrap();
     let (ids, types) = (cells.utf8("cell_id").unwrap(), cells.utf8("cell_type").unwrap());
+    let samples = cells.utf8("sample").unwrap();
     let deconv = tmp.path().join("deconv");
     std::fs::create_dir_all(&deconv).unwrap();
     tmescope_report::example::write_text_columns(
         &deconv.join("proportions.parquet"),
-        &[("cell_id", ids.clone()), ("cell_type", types.clone()), ("proportion", vec!["1".to_string(); ids.len()])],
+        &[
+            ("cell_id", ids.clone()),
+            ("sample", samples.clone()),
+            ("cell_type", types.clone()),
+            ("proportion", vec!["1".to_string(); ids.len()]),
+        ],
     )
     .unwrap();
     let comm = |extra: &[&std::ffi::OsStr], out: &Path| -> Vec<std::ffi::OsString> {
@@ -575,7 +581,12 @@ fn communicate_from_proportions_matches_labels_and_explains_bad_input() {
     std::fs::create_dir_all(&other).unwrap();
     tmescope_report::example::write_text_columns(
         &other.join("proportions.parquet"),
-        &[("cell_id", vec!["zz".into()]), ("cell_type", vec!["Tumor".into()]), ("proportion", vec!["1".into()])],
+        &[
+            ("cell_id", vec!["zz".into()]),
+            ("sample", vec![samples[0].clone()]),
+            ("cell_type", vec!["Tumor".into()]),
+            ("proportion", vec!["1".into()]),
+        ],
     )
     .unwrap();
     fails_with(
