@@ -143,6 +143,12 @@ impl CellTable {
         self.cell_id.is_empty()
     }
 
+    /// The row of each cell by `(sample, cell id)`: ids are unique only within a sample (Visium barcodes
+    /// repeat across samples), so tables of per-cell results are matched on both.
+    pub fn row_index(&self) -> std::collections::HashMap<(&str, &str), usize> {
+        self.sample.iter().zip(&self.cell_id).enumerate().map(|(i, (s, c))| ((s.as_str(), c.as_str()), i)).collect()
+    }
+
     /// The extra column `name`, if present.
     pub fn get(&self, name: &str) -> Option<&Column> {
         self.extra.iter().find(|(n, _)| n == name).map(|(_, c)| c)

@@ -36,11 +36,11 @@ pub struct NeighborGraph {
 }
 
 /// Key, in the graph description, of the [`cells_digest`] of the cells the graph was built over.
-pub const CELLS_DIGEST: &str = "cells_digest";
+const CELLS_DIGEST: &str = "cells_digest";
 
 /// SHA-256 (hex) of the cells' ids and samples in row order: stored in the graph description, it ties a
 /// graph to the dataset it was built from (another dataset with as many cells has another digest).
-pub fn cells_digest(cell_id: &[String], sample: &[String]) -> String {
+fn cells_digest(cell_id: &[String], sample: &[String]) -> String {
     let mut h = Sha256::new();
     for (id, s) in cell_id.iter().zip(sample) {
         h.update(id.as_bytes());
@@ -136,16 +136,19 @@ impl NeighborGraph {
         &self.weights[self.indptr[i] as usize..self.indptr[i + 1] as usize]
     }
 
-    /// Writes `edges.parquet` with `sample` names per source node and the graph description as metadata.
-    /// The rows are built and written one row group at a time, so the memory beyond the graph stays
-    /// bounded and no column outgrows Arrow's 32-bit string offsets, however many edges there are.
+    /// Writes `edges.parquet` for the graph over `cells`: the sample of each source node per edge, and as
+    /// metadata the graph description with `directed`, `n_nodes` and the [`cells_digest`] of `cells` (which
+    /// [`NeighborGraph::read`] checks). The rows are built and written one row group at a time, so the
+    /// memory beyond the graph stays bounded and no column outgrows Arrow's 32-bit string offsets, however
+    /// many edges there are.
     pub fn write(
         &self,
         path: &Path,
-        sample: &[String],
+        cells: &CellTable,
         description: &serde_json::Value,
         prov: &Provenance,
     ) -> Result<()> {
+        let sample = &cells.sample;
         let mut src = Vec::with_capacity(self.n_edges());
         for i in 0..self.n {
             src.extend(std::iter::repeat_n(i as u32, (self.indptr[i + 1] - self.indptr[i]) as usize));
@@ -153,6 +156,7 @@ impl NeighborGraph {
         let mut desc = description.clone();
         desc["directed"] = serde_json::Value::Bool(self.directed);
         desc["n_nodes"] = serde_json::json!(self.n);
+        desc[CELLS_DIGEST] = serde_json::json!(cells_digest(&cells.cell_id, &cells.sample));
         let schema = edges_schema();
         let mut sink = ParquetSink::create(path, schema.clone(), prov, &[(GRAPH_KEY.to_string(), desc.to_string())])?;
         for start in (0..self.n_edges()).step_by(ROW_GROUP_ROWS) {
@@ -268,7 +272,6 @@ mod tests {
         assert_eq!(g.neighbors_of(2), &[1]);
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("edges.parquet");
-        let s = vec!["s".to_string(); 3];
         let cells = |ids: &[&str]| CellTable {
             cell_id: ids.iter().map(|s| s.to_string()).collect(),
             sample: vec!["s".to_string(); ids.len()],
@@ -278,8 +281,8 @@ mod tests {
             extra: vec![],
         };
         let built = cells(&["a", "b", "c"]);
-        let desc = serde_json::json!({"kind": "knn", CELLS_DIGEST: cells_digest(&built.cell_id, &built.sample)});
-        g.write(&p, &s, &desc, &Provenance::new("graph", serde_json::json!({}))).unwrap();
+        g.write(&p, &built, &serde_json::json!({"kind": "knn"}), &Provenance::new("graph", serde_json::json!({})))
+            .unwrap();
         let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
         let codecs: Vec<String> = parquet::file::reader::FileReader::metadata(&meta)
             .row_group(0)

@@ -542,11 +542,6 @@ struct SampleData {
     resistance: Option<(Vec<f64>, Vec<f64>, Vec<f64>)>,
 }
 
-/// The row of each cell by `(sample, cell id)`: ids are unique only within a sample.
-fn cell_index(cells: &CellTable) -> HashMap<(&str, &str), usize> {
-    cells.sample.iter().zip(&cells.cell_id).enumerate().map(|(i, (s, c))| ((s.as_str(), c.as_str()), i)).collect()
-}
-
 /// Reads deconvolved proportions (`proportions.parquet` in `dir`, long form) as `(row of cells, cell type,
 /// proportion)`, positive finite proportions only; an error when no cell id matches `dataset`.
 ///
@@ -574,7 +569,7 @@ pub fn read_proportions(cells: &CellTable, dir: &Path, dataset: &Path) -> Result
     } else {
         (path, t.utf8("cell_id")?, t.utf8("sample")?, t.utf8("cell_type")?, t.f64("proportion")?)
     };
-    let idx = cell_index(cells);
+    let idx = cells.row_index();
     let mut matched = 0usize;
     let mut out = Vec::new();
     for k in 0..ids.len() {
@@ -644,7 +639,7 @@ fn read_scores(
         let i = if n > 0 && cells.cell_id[k % n] == id && cells.sample[k % n] == sample {
             k % n
         } else {
-            let map_ids = idx.get_or_insert_with(|| cell_index(cells));
+            let map_ids = idx.get_or_insert_with(|| cells.row_index());
             match map_ids.get(&(sample, id)) {
                 Some(&i) => i,
                 None => {
@@ -1379,7 +1374,7 @@ pub fn run_communicate(
             let ids = t.utf8("cell_id")?;
             let smp = t.utf8("sample")?;
             let nic = t.u32("niche")?;
-            let idx = cell_index(&cells);
+            let idx = cells.row_index();
             let mut v = vec![u32::MAX; n];
             for k in 0..ids.len() {
                 if let Some(&i) = idx.get(&(smp[k].as_str(), ids[k].as_str())) {

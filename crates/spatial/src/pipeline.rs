@@ -24,7 +24,7 @@ use tmescope_core::dataset::{
     cell_totals, read_cell_positions, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE,
 };
 use tmescope_core::gene_stats::{cell_scale, gene_moments, median_target, percentile};
-use tmescope_core::graph::{cells_digest, NeighborGraph, CELLS_DIGEST, EDGES_FILE};
+use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{
     arc, batch_with_schema, cycled_strings, repeated_strings, write_batch, ParquetSink, Table,
@@ -104,10 +104,9 @@ pub fn run_graph(
     let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source)?;
     let mut desc = kind.description();
     desc["coordinate_unit"] = serde_json::json!(unit);
-    desc[CELLS_DIGEST] = serde_json::json!(cells_digest(&cells.cell_id, &cells.sample));
     // The components are found while the edges are encoded.
     let (written, comp) =
-        rayon::join(|| g.write(&out.path(EDGES_FILE), &cells.sample, &desc, prov), || connected_components(&g));
+        rayon::join(|| g.write(&out.path(EDGES_FILE), &cells, &desc, prov), || connected_components(&g));
     written?;
     let n_components = comp.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
     let mut size = vec![0u64; n_components];
@@ -216,8 +215,7 @@ pub fn read_proportions(dir: &Path, cells: &CellTable) -> Result<(Vec<String>, V
     names.sort();
     names.dedup();
     let tix: HashMap<&str, usize> = names.iter().enumerate().map(|(k, s)| (s.as_str(), k)).collect();
-    let row: HashMap<(&str, &str), usize> =
-        cells.cell_id.iter().zip(&cells.sample).enumerate().map(|(i, (c, s))| ((s.as_str(), c.as_str()), i)).collect();
+    let row = cells.row_index();
     let nt = names.len();
     let mut m = vec![0.0; cells.len() * nt];
     for k in 0..id.len() {

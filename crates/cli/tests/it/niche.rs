@@ -148,8 +148,7 @@ fn write_section(root: &Path, s: &Section) -> (PathBuf, PathBuf, Vec<usize>) {
     let g = NeighborGraph::from_edges(n, e, false);
     let gdir = root.join(format!("{}_graph", s.name));
     std::fs::create_dir_all(&gdir).unwrap();
-    g.write(&gdir.join("edges.parquet"), &vec![s.name.to_string(); n], &serde_json::json!({"kind": "grid"}), &prov)
-        .unwrap();
+    g.write(&gdir.join("edges.parquet"), &ds.cells, &serde_json::json!({"kind": "grid"}), &prov).unwrap();
     (dir, gdir, truth)
 }
 
