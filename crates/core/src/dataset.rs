@@ -26,6 +26,22 @@ pub const GENES_FILE: &str = "genes.parquet";
 /// File name of the sparse counts.
 pub const COUNTS_FILE: &str = "counts.parquet";
 
+/// The fixed columns of `cells.parquet`; every other column is an extra one ([`CellTable::extra`]).
+pub const FIXED_COLUMNS: [&str; 5] = ["cell_id", "sample", "x", "y", "z"];
+
+/// The most distinct values a label column may hold ([`CellTable::label_codes`]): far more than any cell
+/// type annotation or clustering, far fewer than the cells of a section.
+pub const MAX_LABELS: usize = 1000;
+
+/// A label column coded by [`CellTable::label_codes`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelCodes {
+    /// The distinct labels, sorted.
+    pub names: Vec<String>,
+    /// Each row's label as an index into `names`; `None` for a missing, empty or blank label.
+    pub codes: Vec<Option<u32>>,
+}
+
 /// An extra per-cell column (platform columns and user metadata).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Column {
@@ -152,6 +168,49 @@ impl CellTable {
     /// The extra column `name`, if present.
     pub fn get(&self, name: &str) -> Option<&Column> {
         self.extra.iter().find(|(n, _)| n == name).map(|(_, c)| c)
+    }
+
+    /// The extra column `name` coded as labels (cell types, clusters): its distinct values, sorted, and each
+    /// row's index into them, `None` for a missing, empty or blank value. An input error naming `source` (this
+    /// table's file) when the column is absent (saying `needed_for`, what the stage needs labels for, and
+    /// listing the columns there are), is one of the fixed columns (ids, samples, coordinates), or holds more
+    /// than [`MAX_LABELS`] distinct values: a measurement or an identifier, not labels, which would make
+    /// every per-label-pair statistic quadratic in the number of cells.
+    pub fn label_codes(&self, name: &str, source: &Path, needed_for: &str) -> Result<LabelCodes> {
+        let field = format!("column `{name}`");
+        let col = match self.get(name) {
+            Some(col) => col,
+            None if FIXED_COLUMNS.contains(&name) => {
+                return Err(Error::input(
+                    source,
+                    field,
+                    format!("`{name}` is one of the fixed columns ({}), not a label column", FIXED_COLUMNS.join(", ")),
+                ))
+            }
+            None => {
+                let names: Vec<&str> = self.extra.iter().map(|(n, _)| n.as_str()).collect();
+                let there = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                return Err(Error::input(source, field, format!("missing: {needed_for} (columns there: {there})")));
+            }
+        };
+        let text = col.as_text();
+        let mut names: Vec<&str> = text.iter().flatten().map(String::as_str).filter(|s| !s.trim().is_empty()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.len() > MAX_LABELS {
+            return Err(Error::input(
+                source,
+                field,
+                format!(
+                    "{} distinct values: expected labels such as cell types or clusters, at most {MAX_LABELS} \
+                     distinct values (is it a measurement or an identifier?)",
+                    names.len()
+                ),
+            ));
+        }
+        let index: HashMap<&str, u32> = names.iter().enumerate().map(|(k, s)| (*s, k as u32)).collect();
+        let codes = text.iter().map(|t| t.as_deref().and_then(|s| index.get(s).copied())).collect();
+        Ok(LabelCodes { names: names.into_iter().map(str::to_string).collect(), codes })
     }
 
     /// Adds or replaces the extra column `name`.
@@ -861,6 +920,40 @@ mod tests {
             coordinate_unit: "micrometre".into(),
             notes: vec![],
         }
+    }
+
+    #[test]
+    fn label_codes_sort_skip_blanks_and_refuse_non_labels() {
+        let mut cells = tiny().cells;
+        let text = |v: &[Option<&str>]| Column::Text(v.iter().map(|s| s.map(str::to_string)).collect());
+        cells.cell_id = (0..5).map(|i| format!("c{i}")).collect();
+        cells.sample = vec!["s".into(); 5];
+        cells.set("cell_type", text(&[Some("T"), None, Some("B"), Some(" "), Some("T")]));
+        cells.set("cluster", Column::Int(vec![Some(2), Some(10), Some(2), None, Some(1)]));
+        let src = Path::new("cells.parquet");
+        let coded = cells.label_codes("cell_type", src, "x").unwrap();
+        assert_eq!(coded.names, ["B", "T"]);
+        assert_eq!(coded.codes, [Some(1), None, Some(0), None, Some(1)]);
+        let coded = cells.label_codes("cluster", src, "x").unwrap();
+        assert_eq!(coded.names, ["1", "10", "2"]);
+        assert_eq!(coded.codes, [Some(2), Some(1), Some(2), None, Some(0)]);
+        let e = cells.label_codes("leiden", src, "niches need labels").unwrap_err().to_string();
+        for part in
+            ["cells.parquet", "column `leiden`", "missing: niches need labels", "columns there: cell_type, cluster"]
+        {
+            assert!(e.contains(part), "{part} not in {e}");
+        }
+        let e = cells.label_codes("x", src, "").unwrap_err().to_string();
+        assert!(e.contains("column `x`") && e.contains("fixed columns"), "{e}");
+        // One distinct value per cell (a measurement) is refused past MAX_LABELS.
+        let n = MAX_LABELS + 1;
+        cells.cell_id = (0..n).map(|i| format!("c{i}")).collect();
+        cells.sample = vec!["s".into(); n];
+        cells.extra = vec![("area".into(), Column::Float((0..n).map(|i| Some(i as f64 / 7.0)).collect()))];
+        let e = cells.label_codes("area", src, "").unwrap_err();
+        assert!(e.is_user_error() && e.to_string().contains("1001 distinct values"), "{e}");
+        cells.extra[0].1 = Column::Float((0..n).map(|i| Some((i % MAX_LABELS) as f64)).collect());
+        assert_eq!(cells.label_codes("area", src, "").unwrap().names.len(), MAX_LABELS);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
-use tmescope_core::dataset::Dataset;
+use tmescope_core::dataset::{Column, Dataset, CELLS_FILE};
 use tmescope_core::{Error, Result};
 
 /// Platforms whose units are single cells (labels mode by default).
@@ -209,16 +209,14 @@ pub struct PreparedReference {
 
 /// Builds the reference profiles from a reference dataset.
 pub fn prepare_reference(reference: &Dataset, source: &Path, params: &Params) -> Result<PreparedReference> {
-    let labels = match reference.cells.get(&params.label_column) {
-        Some(c) => c.as_text(),
-        None => {
-            return Err(Error::input(
-                source.join("cells.parquet"),
-                format!("column `{}`", params.label_column),
-                "missing: a reference needs cell-type labels (ingest with a label column, or pass --label-column)",
-            ))
-        }
-    };
+    // The column is checked first: present, not a fixed column, and labels rather than a measurement (at
+    // most MAX_LABELS distinct values; each type becomes a profile every spot is fitted against).
+    reference.cells.label_codes(
+        &params.label_column,
+        &source.join(CELLS_FILE),
+        "a reference needs cell-type labels (ingest with a label column, or pass --label-column)",
+    )?;
+    let labels = reference.cells.get(&params.label_column).map(Column::as_text).unwrap_or_default();
     let totals = match &params.reference_umi_column {
         None => reference.counts.row_totals(),
         Some(col) => match reference.cells.get(col) {

@@ -18,7 +18,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tmescope_core::dataset::{
-    read_cell_positions, read_cells, read_counts_of, read_genes, stream_count_blocks, CellTable, Column,
+    read_cell_positions, read_cells, read_counts_of, read_genes, stream_count_blocks, CellTable, Column, LabelCodes,
+    CELLS_FILE,
 };
 use tmescope_core::gene_stats::gene_moments;
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
@@ -595,18 +596,16 @@ fn read_composition(cells: &CellTable, input: &NicheInput, labels: &str) -> Resu
     if let Some(pp) = &input.proportions {
         return read_proportions(cells, pp, &input.dataset);
     }
-    let col = cells.get(labels).ok_or_else(|| {
-        Error::input(
-            input.dataset.join("cells.parquet"),
-            format!("column `{labels}`"),
-            "missing: give cell-type labels with --labels COLUMN or deconvolved proportions with --proportions DIR",
-        )
-    })?;
-    Ok(col
-        .as_text()
-        .into_iter()
+    let coded = cells.label_codes(
+        labels,
+        &input.dataset.join(CELLS_FILE),
+        "give cell-type labels with --labels COLUMN or deconvolved proportions with --proportions DIR",
+    )?;
+    Ok(coded
+        .codes
+        .iter()
         .enumerate()
-        .filter_map(|(i, l)| l.filter(|s| !s.is_empty()).map(|l| (i, l, 1.0)))
+        .filter_map(|(i, c)| c.map(|c| (i, coded.names[c as usize].clone(), 1.0)))
         .collect())
 }
 
@@ -1343,25 +1342,22 @@ pub fn run_communicate(
             (types, comp)
         }
         None => {
-            let col = cells.get(&p.labels).ok_or_else(|| {
-                Error::input(
-                    dataset.join("cells.parquet"),
-                    format!("column `{}`", p.labels),
-                    "missing: communication needs cell-type labels (--labels COLUMN) or, for spots, deconvolved proportions (--proportions DIR)",
-                )
-            })?;
-            let text = col.as_text();
-            let mut types: Vec<String> = text.iter().flatten().cloned().collect();
-            types.sort();
-            types.dedup();
-            let unlabelled = "unlabelled".to_string();
-            if text.iter().any(|l| l.is_none()) {
-                types.push(unlabelled.clone());
-            }
-            let labels: Vec<u32> = text
-                .iter()
-                .map(|l| types.iter().position(|t| Some(t) == l.as_ref().or(Some(&unlabelled))).unwrap_or(0) as u32)
-                .collect();
+            let LabelCodes { names: mut types, codes } = cells.label_codes(
+                &p.labels,
+                &dataset.join(CELLS_FILE),
+                "communication needs cell-type labels (--labels COLUMN) or, for spots, deconvolved proportions \
+                 (--proportions DIR)",
+            )?;
+            // Cells without a label form one more type (the existing one if a label is called that).
+            const UNLABELLED: &str = "unlabelled";
+            let missing = match codes.iter().any(Option::is_none) {
+                false => 0,
+                true => types.iter().position(|t| t == UNLABELLED).unwrap_or_else(|| {
+                    types.push(UNLABELLED.to_string());
+                    types.len() - 1
+                }) as u32,
+            };
+            let labels: Vec<u32> = codes.iter().map(|c| c.unwrap_or(missing)).collect();
             let comp = Composition::from_labels(&labels, types.len());
             (types, comp)
         }

@@ -50,13 +50,13 @@ fn main() {
     println!("cells {n}, side {side:.0} um, threads {threads}");
 
     let t = Instant::now();
-    let knn =
-        build_graph(&x, &y, &sample, &ids, &GraphKind::Knn { k: 6, symmetric: false }, Path::new("bench")).unwrap();
+    let build =
+        |kind: &GraphKind| build_graph(&x, &y, &sample, &ids, kind, Path::new("bench"), &|_, _| Ok(())).unwrap();
+    let knn = build(&GraphKind::Knn { k: 6, symmetric: false });
     println!("knn_graph_k6 {:.3} s ({} edges)", t.elapsed().as_secs_f64(), knn.n_edges());
 
     let t = Instant::now();
-    let del = build_graph(&x, &y, &sample, &ids, &GraphKind::Delaunay { prune_percentile: 99.0 }, Path::new("bench"))
-        .unwrap();
+    let del = build(&GraphKind::Delaunay { prune_percentile: 99.0 });
     println!("delaunay_graph {:.3} s ({} edges)", t.elapsed().as_secs_f64(), del.n_edges());
     drop(del);
 

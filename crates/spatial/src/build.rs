@@ -183,7 +183,9 @@ impl PositionRuns {
 }
 
 /// Builds the graph of `kind` over all cells, one sample at a time. `x`, `y`, `sample` and `cell_id` are
-/// the columns of `cells.parquet`; `source` names that file in errors.
+/// the columns of `cells.parquet`; `source` names that file in errors. For a radius graph, `check_edges` is
+/// first given the estimated number of edges ([`radius_edge_estimate`], summed over the samples) and the
+/// number of cells, and may refuse them (e.g. a memory limit) before any edge is built.
 pub fn build_graph(
     x: &[f64],
     y: &[f64],
@@ -191,6 +193,7 @@ pub fn build_graph(
     cell_id: &[String],
     kind: &GraphKind,
     source: &Path,
+    check_edges: &dyn Fn(u64, usize) -> Result<()>,
 ) -> Result<NeighborGraph> {
     kind.check()?;
     let n = x.len();
@@ -198,9 +201,9 @@ pub fn build_graph(
         return Err(Error::Internal(format!("sample has {} rows, x {n}", sample.len())));
     }
     check_coordinates(x, y, cell_id, source)?;
-    let groups = sample_groups(sample);
-    let mut edges: Vec<(u32, u32, f64, f64)> = Vec::new();
-    for (name, rows) in groups {
+    // Every sample is checked before any edge is built.
+    let mut samples = Vec::new();
+    for (name, rows) in sample_groups(sample) {
         let pts: Vec<[f64; 2]> = rows.iter().map(|&r| [x[r as usize], y[r as usize]]).collect();
         if let GraphKind::Knn { k, .. } | GraphKind::Grid { k, .. } = kind {
             if pts.len() <= *k {
@@ -218,6 +221,19 @@ pub fn build_graph(
         }
         let positions = PositionRuns::of(&pts);
         positions.check(&pts, &rows, cell_id, &name, source)?;
+        samples.push((rows, pts, positions));
+    }
+    // A radius graph's trees serve both the estimate and the edges.
+    let trees: Vec<PointTree> = match *kind {
+        GraphKind::Radius { radius } => {
+            let trees: Vec<PointTree> = samples.iter().map(|(_, pts, _)| PointTree::new(pts.clone())).collect();
+            check_edges(trees.iter().map(|t| radius_edge_estimate(t, radius)).sum(), n)?;
+            trees
+        }
+        _ => Vec::new(),
+    };
+    let mut edges: Vec<(u32, u32, f64, f64)> = Vec::new();
+    for (s, (rows, pts, positions)) in samples.into_iter().enumerate() {
         if is_every_row(&rows, n) {
             // One sample holding every cell in order: the rows go straight into CSR form.
             match *kind {
@@ -228,7 +244,7 @@ pub fn build_graph(
         }
         let local = match kind {
             GraphKind::Knn { k, symmetric } => knn_edges(&pts, *k, *symmetric),
-            GraphKind::Radius { radius } => radius_edges(&pts, *radius),
+            GraphKind::Radius { radius } => radius_edges(&trees[s], *radius),
             GraphKind::Delaunay { prune_percentile } => delaunay_edges(&pts, positions, *prune_percentile)?,
             GraphKind::Grid { k, rings } => grid_edges(&pts, *k, *rings),
         };
@@ -282,13 +298,12 @@ const ESTIMATE_POINTS: usize = 512;
 /// The number of edges [`radius_edges`] would give, estimated before building them: the neighbours within
 /// `radius` of up to 512 evenly spaced points, scaled to all points (exact for fewer points). Lets a
 /// caller refuse a radius that would link every cell to most of the tissue (e.g. given in micrometres for
-/// coordinates in pixels) before the edges fill the memory. `pts` must be finite.
-pub fn radius_edge_estimate(pts: &[[f64; 2]], radius: f64) -> u64 {
-    let n = pts.len();
+/// coordinates in pixels) before the edges fill the memory.
+pub fn radius_edge_estimate(tree: &PointTree, radius: f64) -> u64 {
+    let n = tree.len();
     if n < 2 {
         return 0;
     }
-    let tree = PointTree::new(pts.to_vec());
     let step = n.div_ceil(ESTIMATE_POINTS);
     let probes: Vec<usize> = (0..n).step_by(step).collect();
     let found: u64 = probes
@@ -302,11 +317,11 @@ pub fn radius_edge_estimate(pts: &[[f64; 2]], radius: f64) -> u64 {
     (found as f64 * n as f64 / probes.len() as f64).round() as u64
 }
 
-/// Edges `(i, j, distance)` between every pair with `d <= radius`, both directions, self excluded.
-pub fn radius_edges(pts: &[[f64; 2]], radius: f64) -> Vec<(u32, u32, f64)> {
-    let tree = PointTree::new(pts.to_vec());
+/// Edges `(i, j, distance)` between every pair of the points of `tree` with `d <= radius`, both
+/// directions, self excluded.
+pub fn radius_edges(tree: &PointTree, radius: f64) -> Vec<(u32, u32, f64)> {
     let r2 = radius * radius;
-    (0..pts.len())
+    (0..tree.len())
         .into_par_iter()
         .flat_map_iter(|i| {
             let mut out = Vec::new();
@@ -548,6 +563,18 @@ pub fn subgraph<'a>(g: &'a NeighborGraph, rows: &[u32]) -> std::borrow::Cow<'a, 
 mod tests {
     use super::*;
 
+    /// [`build_graph`] without an edge limit.
+    fn build(
+        x: &[f64],
+        y: &[f64],
+        sample: &[String],
+        ids: &[String],
+        kind: &GraphKind,
+        src: &Path,
+    ) -> Result<NeighborGraph> {
+        build_graph(x, y, sample, ids, kind, src, &|_, _| Ok(()))
+    }
+
     fn s(n: usize) -> Vec<String> {
         vec!["s".to_string(); n]
     }
@@ -572,7 +599,7 @@ mod tests {
             GraphKind::Grid { k: 6, rings: 1 },
         ];
         for kind in &kinds {
-            let e = build_graph(&x, &y, &s(n), &ids(n), kind, Path::new("cells.parquet")).unwrap_err();
+            let e = build(&x, &y, &s(n), &ids(n), kind, Path::new("cells.parquet")).unwrap_err();
             let text = e.to_string();
             assert!(e.is_user_error(), "{text}");
             for part in ["cells.parquet", "sample `s`", "101 cells share the position (5, 0)", "`c0`", "at most 100"] {
@@ -581,7 +608,7 @@ mod tests {
         }
         // At the limit the graph is built.
         for kind in &kinds {
-            assert!(build_graph(&x[1..], &y[1..], &s(n - 1), &ids(n - 1), kind, Path::new("c")).is_ok());
+            assert!(build(&x[1..], &y[1..], &s(n - 1), &ids(n - 1), kind, Path::new("c")).is_ok());
         }
     }
 
@@ -592,26 +619,50 @@ mod tests {
         };
         let small = grid(20);
         for r in [0.5, 1.0, 2.5, 100.0] {
-            assert_eq!(radius_edge_estimate(&small, r), radius_edges(&small, r).len() as u64, "radius {r}");
+            let tree = PointTree::new(small.clone());
+            assert_eq!(radius_edge_estimate(&tree, r), radius_edges(&tree, r).len() as u64, "radius {r}");
         }
         let big = grid(150);
-        let (estimate, exact) = (radius_edge_estimate(&big, 3.0), radius_edges(&big, 3.0).len() as f64);
+        let tree = PointTree::new(big.clone());
+        let (estimate, exact) = (radius_edge_estimate(&tree, 3.0), radius_edges(&tree, 3.0).len() as f64);
         assert!((estimate as f64 / exact - 1.0).abs() < 0.05, "{estimate} vs {exact}");
-        assert_eq!(radius_edge_estimate(&big[..1], 3.0), 0);
+        assert_eq!(radius_edge_estimate(&PointTree::new(big[..1].to_vec()), 3.0), 0);
+    }
+
+    #[test]
+    fn radius_check_is_given_the_estimate_over_all_samples_first() {
+        // Two samples of 10 points 1 apart on a line: 18 edges within 1 in each (exact below 512 points).
+        let x: Vec<f64> = (0..20).map(|i| (i % 10) as f64).collect();
+        let y = vec![0.0; 20];
+        let sample: Vec<String> = (0..20).map(|i| if i < 10 { "a" } else { "b" }.to_string()).collect();
+        let radius = GraphKind::Radius { radius: 1.0 };
+        let seen = std::cell::Cell::new((0, 0));
+        let g = build_graph(&x, &y, &sample, &ids(20), &radius, Path::new("c"), &|e, n| {
+            seen.set((e, n));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.get(), (36, 20));
+        assert_eq!(g.n_edges(), 36);
+        let refuse = |_, _| Err(Error::Usage("over the limit".into()));
+        let e = build_graph(&x, &y, &sample, &ids(20), &radius, Path::new("c"), &refuse).unwrap_err();
+        assert!(e.to_string().contains("over the limit"), "{e}");
+        // Other kinds are not checked.
+        let knn = GraphKind::Knn { k: 2, symmetric: false };
+        assert!(build_graph(&x, &y, &sample, &ids(20), &knn, Path::new("c"), &refuse).is_ok());
     }
 
     #[test]
     fn knn_is_directed_and_exact() {
         let x = vec![0.0, 1.0, 2.0, 10.0];
         let y = vec![0.0; 4];
-        let g =
-            build_graph(&x, &y, &s(4), &ids(4), &GraphKind::Knn { k: 1, symmetric: false }, Path::new("c")).unwrap();
+        let g = build(&x, &y, &s(4), &ids(4), &GraphKind::Knn { k: 1, symmetric: false }, Path::new("c")).unwrap();
         assert!(g.directed);
         assert_eq!(g.neighbors_of(0), &[1]);
         assert_eq!(g.neighbors_of(1), &[0]); // tie between 0 and 2 goes to the lower index
         assert_eq!(g.neighbors_of(3), &[2]);
         assert_eq!(g.n_edges(), 4);
-        let g = build_graph(&x, &y, &s(4), &ids(4), &GraphKind::Knn { k: 1, symmetric: true }, Path::new("c")).unwrap();
+        let g = build(&x, &y, &s(4), &ids(4), &GraphKind::Knn { k: 1, symmetric: true }, Path::new("c")).unwrap();
         assert_eq!(g.neighbors_of(2), &[1, 3]);
     }
 
@@ -630,15 +681,9 @@ mod tests {
         for k in [1, 4, 6, 10] {
             let edges = knn_edges(&pts, k, false).into_iter().map(|(a, b, d)| (a, b, d, 1.0)).collect();
             let want = NeighborGraph::from_edges(pts.len(), edges, true);
-            let got = build_graph(
-                &x,
-                &y,
-                &s(x.len()),
-                &ids(x.len()),
-                &GraphKind::Knn { k, symmetric: false },
-                Path::new("c"),
-            )
-            .unwrap();
+            let got =
+                build(&x, &y, &s(x.len()), &ids(x.len()), &GraphKind::Knn { k, symmetric: false }, Path::new("c"))
+                    .unwrap();
             assert_eq!(got, want, "k = {k}");
         }
     }
@@ -648,15 +693,14 @@ mod tests {
         let x = vec![0.0, 0.1, 0.2, 0.3];
         let y = vec![0.0; 4];
         let sample: Vec<String> = ["a", "b", "a", "b"].iter().map(|s| s.to_string()).collect();
-        let g =
-            build_graph(&x, &y, &sample, &ids(4), &GraphKind::Knn { k: 1, symmetric: false }, Path::new("c")).unwrap();
+        let g = build(&x, &y, &sample, &ids(4), &GraphKind::Knn { k: 1, symmetric: false }, Path::new("c")).unwrap();
         assert_eq!(g.neighbors_of(0), &[2]);
         assert_eq!(g.neighbors_of(1), &[3]);
     }
 
     #[test]
     fn too_few_cells_for_k_is_an_input_error() {
-        let e = build_graph(
+        let e = build(
             &[0.0, 1.0],
             &[0.0, 0.0],
             &s(2),
@@ -671,7 +715,7 @@ mod tests {
 
     #[test]
     fn nan_coordinates_are_an_input_error() {
-        let e = build_graph(
+        let e = build(
             &[0.0, f64::NAN],
             &[0.0, 0.0],
             &s(2),
@@ -686,15 +730,8 @@ mod tests {
 
     #[test]
     fn radius_is_inclusive_and_symmetric() {
-        let g = build_graph(
-            &[0.0, 1.0, 2.5],
-            &[0.0; 3],
-            &s(3),
-            &ids(3),
-            &GraphKind::Radius { radius: 1.5 },
-            Path::new("c"),
-        )
-        .unwrap();
+        let g = build(&[0.0, 1.0, 2.5], &[0.0; 3], &s(3), &ids(3), &GraphKind::Radius { radius: 1.5 }, Path::new("c"))
+            .unwrap();
         assert_eq!(g.neighbors_of(0), &[1]);
         assert_eq!(g.neighbors_of(1), &[0, 2]);
         assert!(!g.directed);
@@ -705,13 +742,12 @@ mod tests {
         // Unit square plus a far point: the square's diagonal (one of them) and the long edges exist.
         let x = vec![0.0, 1.0, 0.0, 1.0, 10.0];
         let y = vec![0.0, 0.0, 1.0, 1.0, 0.5];
-        let g = build_graph(&x, &y, &s(5), &ids(5), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c"))
-            .unwrap();
+        let g =
+            build(&x, &y, &s(5), &ids(5), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c")).unwrap();
         assert!(g.neighbors_of(4).contains(&1) && g.neighbors_of(4).contains(&3));
         assert_eq!(g.n_edges() % 2, 0);
         let pruned =
-            build_graph(&x, &y, &s(5), &ids(5), &GraphKind::Delaunay { prune_percentile: 50.0 }, Path::new("c"))
-                .unwrap();
+            build(&x, &y, &s(5), &ids(5), &GraphKind::Delaunay { prune_percentile: 50.0 }, Path::new("c")).unwrap();
         assert!(pruned.neighbors_of(4).is_empty());
         assert!(pruned.neighbors_of(0).contains(&1));
     }
@@ -756,8 +792,8 @@ mod tests {
         cell_pos = perm.iter().map(|&i| cell_pos[i]).collect();
         pos.truncate(m);
         let (x, y): (Vec<f64>, Vec<f64>) = cell_pos.iter().map(|&p| (pos[p][0], pos[p][1])).unzip();
-        let g = build_graph(&x, &y, &s(n), &ids(n), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c"))
-            .unwrap();
+        let g =
+            build(&x, &y, &s(n), &ids(n), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c")).unwrap();
         for i in 0..n {
             let (pi, want): (usize, Vec<u32>) = (
                 cell_pos[i],
@@ -776,9 +812,8 @@ mod tests {
         // Two samples (the general path through the edge list) give each sample the same graph.
         let two: Vec<String> = (0..2 * n).map(|i| if i < n { "a" } else { "b" }.to_string()).collect();
         let (x2, y2) = ([x.clone(), x.iter().map(|v| v + 1e4).collect()].concat(), [y.clone(), y].concat());
-        let g2 =
-            build_graph(&x2, &y2, &two, &ids(2 * n), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c"))
-                .unwrap();
+        let g2 = build(&x2, &y2, &two, &ids(2 * n), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c"))
+            .unwrap();
         for i in 0..n {
             let shifted: Vec<u32> = g2.neighbors_of(i + n).iter().map(|&j| j - n as u32).collect();
             assert_eq!(g2.neighbors_of(i), g.neighbors_of(i));
@@ -790,8 +825,8 @@ mod tests {
     fn delaunay_duplicates_share_neighbours() {
         let x = vec![0.0, 1.0, 0.0, 0.0];
         let y = vec![0.0, 0.0, 1.0, 0.0];
-        let g = build_graph(&x, &y, &s(4), &ids(4), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c"))
-            .unwrap();
+        let g =
+            build(&x, &y, &s(4), &ids(4), &GraphKind::Delaunay { prune_percentile: 100.0 }, Path::new("c")).unwrap();
         assert_eq!(g.neighbors_of(3), &[0, 1, 2]);
         assert_eq!(g.neighbors_of(0), &[1, 2, 3]);
         assert!(g.neighbors_of(1).contains(&3));
@@ -807,11 +842,11 @@ mod tests {
                 y.push(j as f64);
             }
         }
-        let g = build_graph(&x, &y, &s(25), &ids(25), &GraphKind::Grid { k: 4, rings: 1 }, Path::new("c")).unwrap();
+        let g = build(&x, &y, &s(25), &ids(25), &GraphKind::Grid { k: 4, rings: 1 }, Path::new("c")).unwrap();
         assert_eq!(g.neighbors_of(12).len(), 4);
         // A corner's 4-NN include a diagonal at sqrt(2) > 1.3 * median (1): dropped.
         assert_eq!(g.neighbors_of(0).len(), 2);
-        let g2 = build_graph(&x, &y, &s(25), &ids(25), &GraphKind::Grid { k: 4, rings: 2 }, Path::new("c")).unwrap();
+        let g2 = build(&x, &y, &s(25), &ids(25), &GraphKind::Grid { k: 4, rings: 2 }, Path::new("c")).unwrap();
         assert_eq!(g2.neighbors_of(12).len(), 12);
     }
 

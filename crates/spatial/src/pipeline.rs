@@ -5,8 +5,7 @@
 
 use crate::autocorr::{Autocorr, AutocorrWeights, Statistic};
 use crate::build::{
-    build_graph, check_coordinates, connected_components, is_every_row, radius_edge_estimate, sample_groups, subgraph,
-    GraphKind,
+    build_graph, connected_components, is_every_row, radius_edge_estimate, sample_groups, subgraph, GraphKind,
 };
 use crate::composition::{fractions, label_membership, neighborhood_counts};
 use crate::cooccurrence::{co_occurrence, even_radii};
@@ -17,7 +16,7 @@ use crate::ripley::{bounding_box_area, ripley};
 use crate::stats::benjamini_hochberg;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::Log1pScaled;
 use tmescope_core::dataset::{
@@ -75,8 +74,7 @@ pub struct GraphSummary {
 
 /// Builds the graph of `kind` for the dataset folder `dataset` and writes `edges.parquet` and
 /// `components.parquet` into `out`. For a radius graph, `check_edges` is first given the estimated number
-/// of edges ([`radius_edge_estimate`], summed over the samples) and of cells, and may refuse them (the
-/// memory limit).
+/// of edges and of cells, and may refuse them (the memory limit; [`build_graph`]).
 pub fn run_graph(
     dataset: &Path,
     kind: &GraphKind,
@@ -89,19 +87,7 @@ pub fn run_graph(
     if cells.is_empty() {
         return Err(Error::file(&source, "no cells: expected at least one row"));
     }
-    if let GraphKind::Radius { radius } = *kind {
-        kind.check()?;
-        check_coordinates(&cells.x, &cells.y, &cells.cell_id, &source)?;
-        let estimate = sample_groups(&cells.sample)
-            .iter()
-            .map(|(_, rows)| {
-                let pts: Vec<[f64; 2]> = rows.iter().map(|&r| [cells.x[r as usize], cells.y[r as usize]]).collect();
-                radius_edge_estimate(&pts, radius)
-            })
-            .sum();
-        check_edges(estimate, cells.len())?;
-    }
-    let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source)?;
+    let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source, check_edges)?;
     let mut desc = kind.description();
     desc["coordinate_unit"] = serde_json::json!(unit);
     // The components are found while the edges are encoded.
@@ -124,7 +110,7 @@ pub fn run_graph(
     let n_isolated = (0..g.n).filter(|&i| g.neighbors_of(i).is_empty()).count();
     Ok(GraphSummary {
         n_cells: g.n,
-        n_samples: sample_groups(&cells.sample).len(),
+        n_samples: cells.sample.iter().collect::<HashSet<_>>().len(),
         n_edges: g.n_edges(),
         n_components,
         n_isolated,
@@ -184,22 +170,23 @@ pub struct Labels {
     pub codes: Vec<u32>,
 }
 
-/// Encodes a label column; missing labels are an input error naming the row.
-pub fn encode_labels(col: &Column, column: &str, cells: &CellTable, source: &Path) -> Result<Labels> {
-    let text = col.as_text();
-    if let Some(i) = text.iter().position(|t| t.is_none()) {
-        return Err(Error::input(
-            source,
-            format!("column `{column}`, row {} (cell `{}`)", i + 1, cells.cell_id[i]),
-            "missing label: every cell needs one (fill or filter unlabelled cells first)",
-        ));
+/// Encodes the label column `column` of `cells` ([`CellTable::label_codes`]); missing labels are an input
+/// error naming the row.
+pub fn encode_labels(cells: &CellTable, column: &str, source: &Path) -> Result<Labels> {
+    let coded =
+        cells.label_codes(column, source, "label statistics need labels (--labels COLUMN or --proportions DIR)")?;
+    let mut codes = Vec::with_capacity(coded.codes.len());
+    for (i, c) in coded.codes.into_iter().enumerate() {
+        let Some(c) = c else {
+            return Err(Error::input(
+                source,
+                format!("column `{column}`, row {} (cell `{}`)", i + 1, cells.cell_id[i]),
+                "missing label: every cell needs one (fill or filter unlabelled cells first)",
+            ));
+        };
+        codes.push(c);
     }
-    let mut names: Vec<String> = text.iter().flatten().cloned().collect();
-    names.sort();
-    names.dedup();
-    let index: HashMap<&str, u32> = names.iter().enumerate().map(|(k, s)| (s.as_str(), k as u32)).collect();
-    let codes = text.iter().map(|t| index[t.as_deref().unwrap_or_default()]).collect();
-    Ok(Labels { names, codes })
+    Ok(Labels { names: coded.names, codes })
 }
 
 /// Reads `proportions.parquet` (`cell_id, sample, cell_type, proportion`) into a dense cells x types
@@ -439,9 +426,11 @@ pub fn run_stats(
     if let Some(dir) = &opts.proportions {
         proportions = Some(read_proportions(dir, &cells)?);
     }
-    let labels: Option<Labels> = match (cells.get(&label_col), &proportions) {
-        (Some(col), _) => Some(encode_labels(col, &label_col, &cells, &source)?),
-        (None, Some((names, m))) => {
+    let labels: Option<Labels> = match &proportions {
+        // An explicit column that is absent is an error unless there are proportions to fall back on.
+        _ if cells.get(&label_col).is_some() => Some(encode_labels(&cells, &label_col, &source)?),
+        None if opts.labels.is_some() => Some(encode_labels(&cells, &label_col, &source)?),
+        Some((names, m)) => {
             let t = names.len();
             let codes = (0..cells.len())
                 .map(|i| {
@@ -452,14 +441,7 @@ pub fn run_stats(
             summary.lines.push("labels: dominant deconvolved cell type of each spot".into());
             Some(Labels { names: names.clone(), codes })
         }
-        (None, None) if opts.labels.is_some() => {
-            return Err(Error::input(
-                &source,
-                format!("column `{label_col}`"),
-                "no such label column in cells.parquet",
-            ));
-        }
-        (None, None) => None,
+        None => None,
     };
 
     if let Some(lab) = &labels {
@@ -837,7 +819,7 @@ fn radii_for(opts: &StatsOptions, pts: &[[f64; 2]]) -> Result<Vec<f64>> {
 
 /// A usage error when more than `budget` pairs of `pts` lie within `largest` (estimated).
 fn check_radius_pairs(pts: &[[f64; 2]], largest: f64, budget: u64) -> Result<()> {
-    let pairs = radius_edge_estimate(pts, largest);
+    let pairs = radius_edge_estimate(&PointTree::new(pts.to_vec()), largest);
     if pairs > budget {
         return Err(Error::Usage(format!(
             "a largest radius of {largest} would count about {pairs} pairs of cells ({:.0} per cell), more than \
