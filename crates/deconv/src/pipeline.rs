@@ -292,7 +292,23 @@ pub fn deconvolve(
         GeneKey::Id => g.gene_id[i].clone(),
         GeneKey::Name => g.gene_name[i].clone(),
     };
-    let spatial_index: HashMap<String, usize> = (0..spatial.genes.len()).map(|i| (key(&spatial.genes, i), i)).collect();
+    // A key held by several genes on either side (10x gene names repeat for a few genes) cannot say which
+    // gene is which: those genes are left out, with a note.
+    let keys = |g: &tmescope_core::dataset::GeneTable| {
+        let mut m: HashMap<String, (usize, usize)> = HashMap::new(); // key -> (first gene, genes with it)
+        for i in 0..g.len() {
+            m.entry(key(g, i)).or_insert((i, 0)).1 += 1;
+        }
+        m
+    };
+    let (spatial_keys, reference_keys) = (keys(&spatial.genes), keys(reference_genes));
+    let mut ambiguous: Vec<&str> = reference_keys
+        .iter()
+        .filter_map(|(name, &(_, nr))| {
+            spatial_keys.get(name).filter(|&&(_, ns)| nr > 1 || ns > 1).map(|_| name.as_str())
+        })
+        .collect();
+    ambiguous.sort_unstable();
     let mut gene_pairs: Vec<(usize, usize)> = Vec::new(); // (reference gene, spatial gene)
     let mut n_mt = 0;
     for r in 0..reference_genes.len() {
@@ -300,9 +316,22 @@ pub fn deconvolve(
             n_mt += 1;
             continue;
         }
-        if let Some(&s) = spatial_index.get(&key(reference_genes, r)) {
+        let name = key(reference_genes, r);
+        if let (Some(&(s, 1)), Some(&(_, 1))) = (spatial_keys.get(&name), reference_keys.get(&name)) {
             gene_pairs.push((r, s));
         }
+    }
+    if !ambiguous.is_empty() {
+        let shown: Vec<&str> = ambiguous.iter().take(10).copied().collect();
+        notes.push(format!(
+            "{} gene {}s held by more than one gene in the reference or the spatial data were ignored in the \
+             matching (ambiguous): {}{}{}",
+            ambiguous.len(),
+            if params.gene_key == GeneKey::Id { "id" } else { "name" },
+            shown.join(", "),
+            if ambiguous.len() > shown.len() { ", ..." } else { "" },
+            if params.gene_key == GeneKey::Name { "; --gene-key id matches by the unique gene ids" } else { "" }
+        ));
     }
     let smaller = reference_genes.len().min(spatial.genes.len());
     if (gene_pairs.len() as f64) < 0.1 * smaller as f64 || gene_pairs.is_empty() {

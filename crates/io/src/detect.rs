@@ -171,8 +171,42 @@ pub fn detect(path: &Path) -> Result<Format> {
     Err(Error::file(path, "cannot tell the format of this file from its name or content: give --format"))
 }
 
-/// Reads `path` with the reader of `format`.
+/// A usage error when `opts` sets an option that the reader of `format` does not use (e.g. `--obs` for a
+/// 10x folder): silently ignoring it would give a dataset without the labels the user asked for.
+fn check_options(format: Format, opts: &ReadOptions) -> Result<()> {
+    let given = [
+        ("--obs", opts.obs.is_some(), &[Format::Table][..]),
+        ("--coords", opts.coords.is_some(), &[Format::Table]),
+        ("--genes-in-rows", opts.genes_in_rows, &[Format::Table]),
+        ("--id-column", opts.id_column.is_some(), &[Format::Table]),
+        ("--x-column", opts.x_column.is_some(), &[Format::Table]),
+        ("--y-column", opts.y_column.is_some(), &[Format::Table]),
+        ("--label-column", opts.label_column.is_some(), &[Format::Table, Format::H5ad]),
+        ("--layer", opts.layer.is_some(), &[Format::H5ad]),
+        ("--raw", opts.use_raw, &[Format::H5ad]),
+    ];
+    for (option, set, formats) in given {
+        if set && !formats.contains(&format) {
+            let names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+            let advice = match option {
+                "--obs" | "--label-column" => {
+                    ": to give cell labels to other input, write its counts and labels as a table or an .h5ad"
+                }
+                _ => "",
+            };
+            return Err(Error::Usage(format!(
+                "{option} applies to {} input only, and this input is {}{advice}",
+                names.join(" and "),
+                format.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads `path` with the reader of `format`; an option the reader does not use is a usage error.
 pub fn read(path: &Path, format: Format, opts: &ReadOptions) -> Result<Dataset> {
+    check_options(format, opts)?;
     match format {
         Format::Visium => crate::visium::read(path, opts),
         Format::VisiumHd => crate::visium::read_hd(path, opts),
@@ -213,5 +247,12 @@ mod tests {
         let h = tmp.path().join("m.h5");
         std::fs::write(&h, b"\x89HDF\r\n\x1a\n....").unwrap();
         assert_eq!(detect(&h).unwrap(), Format::TenxH5);
+        // An option another reader does not use is refused, not ignored.
+        let opts = ReadOptions { obs: Some("obs.csv".into()), ..Default::default() };
+        let e = read(tmp.path(), Format::TenxMtx, &opts).unwrap_err().to_string();
+        assert!(e.contains("--obs applies to table input only") && e.contains("10x-mtx"), "{e}");
+        let opts = ReadOptions { label_column: Some("type".into()), ..Default::default() };
+        let e = read(tmp.path(), Format::Visium, &opts).unwrap_err().to_string();
+        assert!(e.contains("--label-column applies to table and h5ad input only"), "{e}");
     }
 }

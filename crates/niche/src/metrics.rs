@@ -38,13 +38,18 @@ pub fn group_fractions(nbhd: &[f64], t: usize, member: &[Vec<bool>], n_groups: u
         .collect()
 }
 
-/// Distance from every cell to the nearest cell with `holds[j]` (0 for such cells themselves); NaN when
-/// no cell holds it or a coordinate is missing.
+/// Distance from every cell to the nearest cell with `holds[j]` (0 for such cells themselves); infinite
+/// when no cell holds it (no T cell in the sample is farther than any threshold: a rule such as
+/// `distance_to_t_cell > 150` holds), NaN where a coordinate is missing.
 pub fn distance_to_nearest(x: &[f64], y: &[f64], holds: &[bool]) -> Vec<f64> {
     let pts: Vec<[f64; 2]> =
         (0..x.len()).filter(|&j| holds[j] && x[j].is_finite() && y[j].is_finite()).map(|j| [x[j], y[j]]).collect();
     if pts.is_empty() {
-        return vec![f64::NAN; x.len()];
+        return x
+            .iter()
+            .zip(y)
+            .map(|(a, b)| if a.is_finite() && b.is_finite() { f64::INFINITY } else { f64::NAN })
+            .collect();
     }
     let tree: ImmutableKdTree<f64, 2> = match ImmutableKdTree::new_from_slice(&pts) {
         Ok(t) => t,
@@ -108,7 +113,8 @@ mod tests {
         assert!((fr[1][2] - 0.5).abs() < 1e-12);
         let d = distance_to_nearest(&[0.0, 3.0, 7.0], &[0.0, 4.0, 4.0], &[false, false, true]);
         assert!((d[0] - (49.0f64 + 16.0).sqrt()).abs() < 1e-9 && d[2] == 0.0);
-        assert!(distance_to_nearest(&[0.0], &[0.0], &[false])[0].is_nan());
+        assert_eq!(distance_to_nearest(&[0.0], &[0.0], &[false])[0], f64::INFINITY);
+        assert!(distance_to_nearest(&[f64::NAN], &[0.0], &[false])[0].is_nan());
         let iface = interface_flag(&[0.9, 0.5, 0.1], 0.2, 0.8);
         assert_eq!(iface, vec![false, true, false]);
         let (core, margin) = cd8_core_margin(&[0.9, 0.5, 0.1], &[0.0, 0.3, 0.5], &iface, 0.5, &[0, 1, 2]);

@@ -5,6 +5,7 @@
 //! is matched by its current symbol and vice versa. Sets with fewer than `min_genes` genes present are
 //! dropped with a warning naming the set and the genes that were missing. O(total set size).
 
+use crate::stage::RESISTANCE;
 use std::collections::HashMap;
 use std::path::Path;
 use tmescope_core::programs::{aliases, default_programs, read_gene_sets, GeneSet};
@@ -24,7 +25,7 @@ pub struct ResolvedProgram {
 }
 
 /// The programs to score: the defaults, plus or replaced by the sets of `user` (GMT or `set<TAB>gene`).
-/// A user set with the name of a default replaces it.
+/// A user set with the name of a default replaces it; one named [`RESISTANCE`] is an input error.
 pub fn load_programs(user: Option<&Path>, replace: bool) -> Result<Vec<GeneSet>> {
     let mut sets = if replace { vec![] } else { default_programs() };
     if replace && user.is_none() {
@@ -32,6 +33,13 @@ pub fn load_programs(user: Option<&Path>, replace: bool) -> Result<Vec<GeneSet>>
     }
     if let Some(path) = user {
         for s in read_gene_sets(path)? {
+            if s.name == RESISTANCE {
+                return Err(Error::input(
+                    path,
+                    format!("set `{RESISTANCE}`"),
+                    "reserved name: `score` writes the composite resistance score under it (rename the set)",
+                ));
+            }
             match sets.iter_mut().find(|x| x.name == s.name) {
                 Some(slot) => *slot = s,
                 None => sets.push(s),

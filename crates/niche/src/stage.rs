@@ -14,7 +14,7 @@ use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tmescope_core::dataset::{
@@ -518,7 +518,7 @@ fn standardize_columns(blocks: &mut [Vec<f64>], d: usize, cols: std::ops::Range<
 /// What `niches` did, per sample.
 #[derive(Debug, Clone, Default)]
 pub struct NicheSummary {
-    /// `(sample, cells, niches, resistance niches)`.
+    /// `(sample, cells, niches with cells, resistance niches)`.
     pub samples: Vec<(String, usize, usize, usize)>,
     /// Chosen k per fit, with the stability curve when automatic.
     pub k: Vec<(usize, Vec<(usize, f64)>)>,
@@ -871,15 +871,35 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
         standardize_columns(&mut feats_all, d, 0..tc, 1.0);
     }
     // Cluster: jointly (one model) or per sample.
-    let fit = |x: &[f64], seed: u64| -> (Vec<u32>, usize, Vec<(usize, f64)>) {
+    // `what` names the cells clustered in errors (a sample, or all of them).
+    let fit = |x: &[f64], seed: u64, what: &str| -> Result<(Vec<u32>, usize, Vec<(usize, f64)>)> {
         let pts = Points { x, d };
         let n = pts.n();
         let (k, curve) = match p.k {
+            Some(k) if k > n.min(p.fit_sample) => {
+                return Err(Error::Usage(format!(
+                    "--niches {k} is more than the {} cells {what}{}: lower --niches",
+                    n.min(p.fit_sample),
+                    if p.fit_sample < n { " fitted (--fit-sample)" } else { "" }
+                )))
+            }
             Some(k) => (k, vec![]),
             None => {
                 let sub = cluster::subsample(n, p.auto_sample, seed ^ 0xa);
+                // The stability of k compares it with k + 1 clusters: at most one fewer than the cells.
+                let k_max = p.k_max.min(sub.len().min(p.fit_sample).saturating_sub(1));
+                if k_max < p.k_min {
+                    return Err(Error::Usage(format!(
+                        "{} cells {what} are too few to choose among --k-min {} to --k-max {} niches: give \
+                         --niches K (at most {})",
+                        sub.len(),
+                        p.k_min,
+                        p.k_max,
+                        n.min(p.fit_sample)
+                    )));
+                }
                 let xs: Vec<f64> = sub.iter().flat_map(|&i| x[i * d..(i + 1) * d].iter().copied()).collect();
-                let c = cluster::choose_k(Points { x: &xs, d }, p.k_min, p.k_max, p.auto_seeds, seed);
+                let c = cluster::choose_k(Points { x: &xs, d }, p.k_min, k_max, p.auto_seeds, seed);
                 (c.k, c.stability)
             }
         };
@@ -893,7 +913,7 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
             }
             NicheMethod::Gmm => cluster::gmm(sp, k, seed, p.restarts, 200).predict(pts),
         };
-        (labels, k, curve)
+        Ok((labels, k, curve))
     };
     // Spatial smoothing of the labels of `samples` (features `x`, their rows in order) on their graphs.
     let smooth = |x: &[f64], labels: Vec<u32>, k: usize, samples: &[SampleData], hops_used: &mut Vec<usize>| {
@@ -915,7 +935,9 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
             [one] => one.as_slice().into(),
             many => many.concat().into(),
         };
-        let (labels, k, curve) = fit(&pooled, p.seed);
+        let what =
+            if data.len() == 1 { format!("of sample `{}`", samples_per_input[0]) } else { "of all samples".into() };
+        let (labels, k, curve) = fit(&pooled, p.seed, &what)?;
         let labels = smooth(&pooled, labels, k, &data, &mut summary.smooth_hops);
         summary.k.push((k, curve));
         let mut start = 0;
@@ -926,7 +948,8 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
         }
     } else {
         for (s, f) in feats_all.iter().enumerate() {
-            let (labels, k, curve) = fit(f, score::item_seed(p.seed, s as u64));
+            let what = format!("of sample `{}`", samples_per_input[s]);
+            let (labels, k, curve) = fit(f, score::item_seed(p.seed, s as u64), &what)?;
             let labels = smooth(f, labels, k, std::slice::from_ref(&data[s]), &mut summary.smooth_hops);
             summary.k.push((k, curve));
             niche_labels.push(labels);
@@ -1130,7 +1153,9 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
         for (c, members) in by_res.iter().enumerate() {
             add("resistance_niche", Some(c as u32), members, None, true);
         }
-        summary.samples.push((sample, n, n_niches[s], n_res));
+        // Niches with cells here (k-means may leave a niche empty, e.g. on identical cells).
+        let present = by_niche.iter().filter(|m| !m.is_empty()).count();
+        summary.samples.push((sample, n, present, n_res));
     }
     sink.finish()?;
     sm.write(&dir.path(NICHE_SUMMARY_FILE), &types, &program_names, &prov)?;
@@ -1571,10 +1596,15 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
     let (mut niche, mut state, mut cell_state, mut res) = (vec![], vec![], vec![], vec![]);
     let mut cond: BTreeMap<String, String> = BTreeMap::new();
     let mut pat: BTreeMap<String, String> = BTreeMap::new();
+    // Niche ids mean the same thing only within one fit: a joint `niches` run, or a run of one sample.
+    let mut fits = 0;
     for d in dirs {
         let path = require_in(d, NICHES_FILE, "niches")?;
         let t = Table::read(&path)?;
         let samples = t.utf8("sample")?;
+        let joint = t.provenance().and_then(|p| p.parameters["params"]["joint"].as_bool()).unwrap_or(false);
+        let n_samples = samples.iter().collect::<BTreeSet<_>>().len();
+        fits += if joint { 1 } else { n_samples };
         let nic = t.u32("niche")?;
         let st = t.utf8("state")?;
         let cst = t.utf8("cell_state")?;
@@ -1593,13 +1623,19 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
         };
         for k in 0..samples.len() {
             let s = &samples[k];
-            let from_sheet = |c: &str| sheet.as_ref().and_then(|sh| sh.get(s)).and_then(|r| r.get(c)).cloned();
-            let c = from_sheet(&p.by).or_else(|| by.as_ref().and_then(|v| v[k].clone()));
+            // An empty or blank value is a missing one (it would otherwise become a level named ``).
+            let given = |v: Option<&String>| v.filter(|v| !v.trim().is_empty()).cloned();
+            let from_sheet = |c: &str| given(sheet.as_ref().and_then(|sh| sh.get(s)).and_then(|r| r.get(c)));
+            let c = from_sheet(&p.by).or_else(|| given(by.as_ref().and_then(|v| v[k].as_ref())));
             let Some(c) = c else {
+                let advice = match &p.metadata {
+                    Some(m) => format!(" nor in --metadata {} (add a row for it with a `{}` value)", m.display(), p.by),
+                    None => ": add it to cells.parquet (ingest --meta) or give --metadata SHEET".into(),
+                };
                 return Err(Error::input(
                     &path,
                     format!("column `{}`", p.by),
-                    format!("sample `{s}` has no `{}` value: add it to cells.parquet (ingest --meta) or give --metadata SHEET", p.by),
+                    format!("sample `{s}` has no `{}` value here{advice}", p.by),
                 ));
             };
             if let Some(prev) = cond.insert(s.clone(), c.clone()) {
@@ -1612,7 +1648,7 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
                 }
             }
             if let Some(col) = &p.pair_by {
-                if let Some(v) = from_sheet(col).or_else(|| pb.as_ref().and_then(|v| v[k].clone())) {
+                if let Some(v) = from_sheet(col).or_else(|| given(pb.as_ref().and_then(|v| v[k].as_ref()))) {
                     pat.insert(s.clone(), v);
                 }
             }
@@ -1630,8 +1666,20 @@ pub fn run_compare(dirs: &[PathBuf], out: &Path, p: &CompareParams, prov: Proven
         ("resistance".into(), res),
     ];
     let ab = compare::abundance(&rows)?;
+    let mut notes = Vec::new();
+    let tested = if fits > 1 {
+        notes.push(format!(
+            "the niche ids come from {fits} separate fits (per-sample `niches` runs), so niche 0 of one sample is not \
+             niche 0 of another: niches are not tested (their abundance is written), states and resistance are; \
+             run `tmescope niches --joint` on all samples to compare niches"
+        ));
+        ab.iter().filter(|(k, _)| k.1 != "niche").map(|(k, v)| (k.clone(), *v)).collect()
+    } else {
+        ab.clone()
+    };
     let (diff, warnings) =
-        compare::compare(&ab, &cond, p.pair_by.as_ref().map(|_| &pat), p.reference.as_deref(), p.test)?;
+        compare::compare(&tested, &cond, p.pair_by.as_ref().map(|_| &pat), p.reference.as_deref(), p.test)?;
+    let warnings: Vec<String> = notes.into_iter().chain(warnings).collect();
     let dir = OutputDir::create(out)?;
     let keys: Vec<_> = ab.iter().collect();
     write(

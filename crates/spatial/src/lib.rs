@@ -24,7 +24,9 @@
 //! let y = [0.0; 4];
 //! let sample = vec!["s".to_string(); 4];
 //! let ids: Vec<String> = (0..4).map(|i| i.to_string()).collect();
-//! let g = build_graph(&x, &y, &sample, &ids, &GraphKind::Knn { k: 2, symmetric: false }, "cells.parquet".as_ref()).unwrap();
+//! let kind = GraphKind::Knn { k: 2, symmetric: false };
+//! // The last argument may refuse a radius graph's estimated edge count (a memory limit); none here.
+//! let g = build_graph(&x, &y, &sample, &ids, &kind, "cells.parquet".as_ref(), &|_, _| Ok(())).unwrap();
 //! assert_eq!(g.neighbors_of(0), &[1, 2]);
 //! ```
 

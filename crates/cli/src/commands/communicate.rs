@@ -1,6 +1,6 @@
 //! `tmescope communicate`: ligand-receptor communication between neighbouring cell types, per niche.
 
-use super::expected;
+use super::{expected, numbers};
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     pub perms: usize,
     /// Minimum fraction of senders expressing the ligand and of receivers expressing the receptor.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = numbers::fraction)]
     pub threshold: f64,
     /// Cell-type label column of cells.parquet (ignored with --proportions).
     #[arg(long, default_value = "cell_type")]

@@ -1,6 +1,6 @@
 //! `tmescope deconvolve`: cell-type proportions per spot (or labels per cell) against a reference.
 
-use super::expected;
+use super::{expected, numbers};
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::dataset::Dataset;
@@ -51,13 +51,13 @@ pub struct Args {
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub max_sigma_rounds: usize,
     /// Spots and reference cells with fewer total counts are dropped.
-    #[arg(long, default_value_t = 100.0, value_name = "N")]
+    #[arg(long, default_value_t = 100.0, value_name = "N", value_parser = numbers::non_negative)]
     pub min_umi: f64,
     /// Spots with fewer counts on the bulk genes are dropped.
-    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    #[arg(long, default_value_t = 10.0, value_name = "N", value_parser = numbers::non_negative)]
     pub min_bulk_counts: f64,
     /// Genes need at least this many counts over the kept spots.
-    #[arg(long, default_value_t = 3.0, value_name = "N")]
+    #[arg(long, default_value_t = 3.0, value_name = "N", value_parser = numbers::non_negative)]
     pub min_obs: f64,
     /// Reference types with fewer cells are dropped (and reported).
     #[arg(long, default_value_t = 25, value_name = "N")]
@@ -114,6 +114,9 @@ impl Args {
         };
         if self.max_sigma_rounds == 0 {
             return Err(Error::Usage("--max-sigma-rounds must be at least 1".into()));
+        }
+        if self.max_cells_per_type == 0 {
+            return Err(Error::Usage("--max-cells-per-type must be at least 1".into()));
         }
         let mut p = Params {
             method,

@@ -1,6 +1,6 @@
 //! `tmescope ingest`: vendor output (or a generic table) in, a dataset folder out.
 
-use super::expected;
+use super::{expected, numbers};
 use crate::context::Context;
 use anyhow::Context as _;
 use std::path::{Path, PathBuf};
@@ -90,7 +90,7 @@ pub struct Args {
     #[arg(long)]
     pub raw: bool,
     /// Xenium transcripts: minimum Phred quality value of a counted transcript.
-    #[arg(long, value_name = "QV", default_value_t = 20.0)]
+    #[arg(long, value_name = "QV", default_value_t = 20.0, value_parser = numbers::non_negative)]
     pub min_qv: f64,
     /// 10x: keep every feature type (Antibody Capture, CRISPR, ...), not only Gene Expression.
     #[arg(long)]

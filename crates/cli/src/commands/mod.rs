@@ -9,6 +9,7 @@ pub mod graph;
 pub mod ingest;
 pub mod inspect;
 pub mod niches;
+pub(crate) mod numbers;
 pub mod report;
 pub mod run;
 pub mod score;

@@ -1,7 +1,7 @@
 //! `tmescope niches`: niches from neighbourhood composition, microenvironmental states, spatial metrics
 //! and resistance niches, for one sample or a cohort.
 
-use super::expected;
+use super::{expected, numbers};
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
@@ -42,13 +42,14 @@ pub struct Args {
     /// Output folder (niches.parquet, niche_summary.parquet).
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Number of niches, or `auto` to choose k by stability across seeds.
+    /// Number of niches (at most 100, and at most the cells of a sample), or `auto` to choose k by
+    /// stability across seeds.
     #[arg(long, default_value = "auto", value_name = "K|auto")]
     pub niches: String,
     /// Smallest k tried by `--niches auto`.
     #[arg(long, default_value_t = 2)]
     pub k_min: usize,
-    /// Largest k tried by `--niches auto`.
+    /// Largest k tried by `--niches auto` (at most 100; lowered to one less than the cells of a sample).
     #[arg(long, default_value_t = 10)]
     pub k_max: usize,
     /// Clustering method.
@@ -59,7 +60,7 @@ pub struct Args {
     pub joint: bool,
     /// Layers of neighbourhood aggregation in the clustering features: layer 1 is the mean composition of
     /// the cell and its graph neighbours, layer l averages layer l - 1 over the same neighbourhood (wider
-    /// and smoother); the layers are concatenated (CellCharter-style).
+    /// and smoother); the layers are concatenated (CellCharter-style). At most 20.
     #[arg(long, default_value_t = 6, value_name = "L")]
     pub hops: usize,
     /// Add the program scores (z-scored, weighted by --score-weight) to the composition features
@@ -67,7 +68,7 @@ pub struct Args {
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub with_scores: Option<bool>,
     /// Weight of the program-score block of the features.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = numbers::non_negative)]
     pub score_weight: f64,
     /// Scale every composition column to unit variance (pooled over the cells clustered) before
     /// clustering, so that rare cell types (endothelial, B cells) weigh as much as abundant ones
@@ -83,14 +84,14 @@ pub struct Args {
           action = clap::ArgAction::Set, value_name = "BOOL")]
     pub with_distances: bool,
     /// Weight of the distance block of the features.
-    #[arg(long, default_value_t = 0.6)]
+    #[arg(long, default_value_t = 0.6, value_parser = numbers::non_negative)]
     pub distance_weight: f64,
     /// Spatial smoothing of the niche labels: strength `beta` of a Potts prior on the neighbour graph
     /// (hidden Markov random field, iterated conditional modes). Each cell takes the niche minimising its
     /// squared distance to the niche mean (in units of the mean within-niche distance) plus `beta` times
     /// the fraction of the cells within --smooth-hops graph steps in another niche. 0: no smoothing;
     /// 2-4 removes isolated labels without erasing bands a few cells wide.
-    #[arg(long, default_value_t = 2.5, value_name = "BETA")]
+    #[arg(long, default_value_t = 2.5, value_name = "BETA", value_parser = numbers::non_negative)]
     pub smooth: f64,
     /// Neighbourhood of --smooth: the cells within N steps on the (symmetrised) graph vote, each once.
     /// `auto`: 70 um over the median edge length (4 steps between cells 17 um apart, 1 between Visium
@@ -113,7 +114,7 @@ pub struct Args {
     #[arg(long)]
     pub print_rules: bool,
     /// FDR level (BH q) of resistance hotspots.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = numbers::fdr_level)]
     pub alpha: f64,
     /// Smallest resistance niche, in cells.
     #[arg(long, default_value_t = 10)]
@@ -145,6 +146,13 @@ fn number_or_auto(name: &str, value: &str) -> anyhow::Result<Option<usize>> {
     }
 }
 
+/// Most layers of `--hops`: each adds a column per cell type to the features (and a pass over the graph).
+const MAX_HOPS: usize = 20;
+
+/// Most niches (`--niches`, `--k-max`): more than anyone can name and interpret, and k-means cost grows
+/// with k.
+const MAX_NICHES: usize = 100;
+
 /// Runs `tmescope niches`.
 pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     if a.print_rules {
@@ -155,15 +163,15 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         return Err(Error::Usage("give at least one DATASET (or --print-rules)".into()).into());
     }
     let out = a.output.clone().ok_or_else(|| Error::Usage("-o/--output DIR is required".into()))?;
-    if a.hops == 0 {
-        return Err(Error::Usage("--hops must be at least 1".into()).into());
+    if !(1..=MAX_HOPS).contains(&a.hops) {
+        return Err(Error::Usage(format!("--hops must be between 1 and {MAX_HOPS}")).into());
+    }
+    if a.restarts == 0 || a.fit_sample == 0 {
+        return Err(Error::Usage("--restarts and --fit-sample must be at least 1".into()).into());
     }
     let smooth_hops = number_or_auto("smooth-hops", &a.smooth_hops)?;
     if a.with_scores == Some(true) && a.scores.is_empty() {
         return Err(Error::Usage("--with-scores needs the program scores: give --scores DIR per dataset".into()).into());
-    }
-    if !(a.smooth.is_finite() && a.smooth >= 0.0) {
-        return Err(Error::Usage(format!("--smooth expects a number >= 0, found {}", a.smooth)).into());
     }
     let n = a.datasets.len();
     let graphs = per_dataset("graph", &a.graph, n)?;
@@ -173,8 +181,11 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     let scores = per_dataset("scores", &a.scores, n)?;
     let props = per_dataset("proportions", &a.proportions, n)?;
     let k = number_or_auto("niches", &a.niches)?;
-    if a.k_min < 2 || a.k_max < a.k_min {
-        return Err(Error::Usage("--k-min must be >= 2 and --k-max >= --k-min".into()).into());
+    if a.k_min < 2 || a.k_max < a.k_min || a.k_max > MAX_NICHES || k.is_some_and(|k| k > MAX_NICHES) {
+        return Err(Error::Usage(format!(
+            "--k-min must be >= 2, --k-max >= --k-min, and --niches and --k-max at most {MAX_NICHES}"
+        ))
+        .into());
     }
     let inputs: Vec<NicheInput> = (0..n)
         .map(|i| NicheInput {
@@ -195,7 +206,7 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         },
         joint: a.joint,
         restarts: a.restarts,
-        fit_sample: a.fit_sample.max(1),
+        fit_sample: a.fit_sample,
         hops: a.hops,
         with_scores: a.with_scores.unwrap_or(true),
         score_weight: a.score_weight,

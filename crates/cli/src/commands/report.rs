@@ -1,5 +1,6 @@
 //! `tmescope report`: the self-contained HTML niche report.
 
+use super::numbers;
 use crate::context::Context;
 use std::path::PathBuf;
 
@@ -33,7 +34,7 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub top_pairs: usize,
     /// q-value below which a change or interaction counts as significant.
-    #[arg(long, value_name = "Q", default_value_t = 0.05)]
+    #[arg(long, value_name = "Q", default_value_t = 0.05, value_parser = numbers::fdr_level)]
     pub alpha: f64,
     /// Title of the report.
     #[arg(long, default_value = "tmescope niche report")]

@@ -1,7 +1,7 @@
 //! `tmescope score`: gene-program scores per cell/spot, smoothed over the neighbour graph, with
 //! Getis-Ord Gi* hotspots and the resistance score.
 
-use super::expected;
+use super::{expected, numbers};
 use crate::context::Context;
 use std::path::PathBuf;
 use tmescope_core::provenance::Provenance;
@@ -51,7 +51,7 @@ pub struct Args {
     #[arg(long, default_value_t = 25)]
     pub n_bins: usize,
     /// Counts per cell after normalisation (scanpy normalize_total target_sum), before log1p.
-    #[arg(long, default_value_t = 1e4)]
+    #[arg(long, default_value_t = 1e4, value_parser = numbers::positive)]
     pub target_sum: f64,
     /// Rank cap of the rank score (UCell maxRank).
     #[arg(long, default_value_t = 1500)]
@@ -81,11 +81,8 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         seed: a.seed,
         rules: a.rules.clone(),
     };
-    if a.n_bins < 2 || a.ctrl_size == 0 || a.max_rank == 0 || a.target_sum.is_nan() || a.target_sum <= 0.0 {
-        return Err(tmescope_core::Error::Usage(
-            "--n-bins must be >= 2, --ctrl-size, --max-rank and --target-sum > 0".into(),
-        )
-        .into());
+    if a.n_bins < 2 || a.ctrl_size == 0 || a.max_rank == 0 {
+        return Err(tmescope_core::Error::Usage("--n-bins must be >= 2, --ctrl-size and --max-rank > 0".into()).into());
     }
     let mut prov = Provenance::new("score", serde_json::to_value(&params)?)
         .with_inputs(&a.dataset, expected::DATASET)?
@@ -100,7 +97,6 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
     let s = run_score(&a.dataset, a.graph.as_deref(), &a.output, &params, prov)?;
     sp.finish_and_clear();
     for w in &s.warnings {
-        tracing::warn!("{w}");
         eprintln!("warning: {w}");
     }
     ctx.say(format!("scored {} programs on {} cells -> {}", s.programs.len(), s.n_cells, a.output.display()));

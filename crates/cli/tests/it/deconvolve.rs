@@ -208,6 +208,23 @@ fn bad_inputs_give_clear_errors_or_reported_drops() {
     args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new("10")]);
     let out = ok(&args);
     assert!(out.contains("type3 (5 cells)") && out.contains("3 cell types"), "{out}");
+    // A gene name held by two genes (G1 renamed G0 in the spatial data, G3 renamed G2 in the reference): those
+    // genes are ignored, not matched to whichever came last, and the summary says so.
+    let mut sp = Dataset::read(&s).unwrap();
+    sp.genes.gene_name[1] = "G0".into();
+    let dup_s = tmp.path().join("dup_spatial");
+    sp.write(&dup_s, &prov).unwrap();
+    let mut rf = Dataset::read(&r).unwrap();
+    rf.genes.gene_name[3] = "G2".into();
+    let dup_r = tmp.path().join("dup_reference");
+    rf.write(&dup_r, &prov).unwrap();
+    let o = tmp.path().join("o4");
+    let mut args = run_args(&dup_r, &dup_s, &o);
+    args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new("10")]);
+    let out = ok(&args);
+    assert!(out.contains("2 gene names held by more than one gene") && out.contains("G0, G2"), "{out}");
+    let genes = Table::read(&o.join("profiles.parquet")).unwrap().utf8("gene_name").unwrap();
+    assert!(!genes.iter().any(|g| ["G0", "G1", "G2", "G3"].contains(&g.as_str())), "{genes:?}");
     // Unknown options are usage errors.
     fails_with(["deconvolve", "--spatial", "a", "--reference", "b", "-o", "c", "--method", "magic"], &["--method"]);
 }

@@ -311,7 +311,10 @@ fn distance_and_standardised_features_recover_the_quadrants() {
     assert!(!out.exists());
     let out = tmp.path().join("bad_smooth");
     let bad = ["niches".as_ref(), ds.as_os_str(), "--graph".as_ref(), g.as_os_str(), "--smooth=-1".as_ref()];
-    fails_with(bad.into_iter().chain(["-o".as_ref(), out.as_os_str()]), &["--smooth expects a number >= 0"]);
+    fails_with(
+        bad.into_iter().chain(["-o".as_ref(), out.as_os_str()]),
+        &["--smooth <BETA>", "expected a finite number >= 0, found `-1`"],
+    );
     assert!(!out.exists());
 }
 
@@ -444,6 +447,32 @@ fn compare_detects_the_planted_therapy_effect() {
     ]));
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("p-values are NaN"));
+
+    // Per-sample niche runs: niche ids of separate fits are not compared (states are), with a warning.
+    let mut folders: Vec<std::ffi::OsString> = vec!["compare".into()];
+    for (k, (d, g)) in ds_args.iter().zip(&graphs).enumerate() {
+        let o = tmp.path().join(format!("niches_{k}"));
+        ok([
+            "niches".as_ref(),
+            d.as_os_str(),
+            "--graph".as_ref(),
+            g.as_os_str(),
+            "--niches".as_ref(),
+            "3".as_ref(),
+            "-o".as_ref(),
+            o.as_os_str(),
+        ]);
+        folders.push(o.into_os_string());
+    }
+    let d3 = tmp.path().join("d3");
+    let out = crate::common::tmescope(folders.into_iter().chain(["-o".into(), d3.clone().into_os_string()]));
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("come from {} separate fits", names.len())), "{stderr}");
+    let kinds = Table::read(&d3.join("differential.parquet")).unwrap().utf8("kind").unwrap();
+    assert!(kinds.iter().all(|k| k != "niche") && kinds.iter().any(|k| k == "state"), "{kinds:?}");
+    let abundance = Table::read(&d3.join("abundance.parquet")).unwrap().utf8("kind").unwrap();
+    assert!(abundance.iter().any(|k| k == "niche"));
 }
 
 #[test]
