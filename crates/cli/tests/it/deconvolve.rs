@@ -57,13 +57,19 @@ fn run_args<'a>(r: &'a Path, s: &'a Path, o: &'a Path) -> Vec<&'a OsStr> {
     ]
 }
 
+/// [`run_args`] with sigma fixed at 0.8 (no search) and `--min-cells-per-type min_cells`.
+fn fixed_sigma_args<'a>(r: &'a Path, s: &'a Path, o: &'a Path, min_cells: &'a str) -> Vec<&'a OsStr> {
+    let mut args = run_args(r, s, o);
+    args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new(min_cells)]);
+    args
+}
+
 #[test]
 fn full_mode_writes_three_files_and_a_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let (r, s) = fixtures(tmp.path());
     let o = tmp.path().join("out");
-    let mut args = run_args(&r, &s, &o);
-    args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new("10")]);
+    let args = fixed_sigma_args(&r, &s, &o, "10");
     let out = ok(&args);
     assert!(out.contains("40 spots fitted") && out.contains("sigma 0.80"), "{out}");
     let qc = Table::read(&o.join("deconvolution_qc.parquet")).unwrap();
@@ -171,16 +177,14 @@ fn bad_inputs_give_clear_errors_or_reported_drops() {
     let zero = tmp.path().join("zero");
     sp.write(&zero, &prov).unwrap();
     let o = tmp.path().join("o2");
-    let mut args = run_args(&r, &zero, &o);
-    args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new("31")]);
+    let args = fixed_sigma_args(&r, &zero, &o, "31");
     let out = tmescope(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // 30 cells per type in the reference half: every type is below 31 -> a clear error naming the drops.
     assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
     assert!(stderr.contains("type0 (30 cells)"), "{stderr}");
-    let mut args = run_args(&r, &zero, &o);
-    args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new("10")]);
+    let args = fixed_sigma_args(&r, &zero, &o, "10");
     let out = ok(&args);
     assert!(out.contains("1 zero counts"), "{out}");
     let qc = Table::read(&o.join("deconvolution_qc.parquet")).unwrap();
@@ -204,24 +208,18 @@ fn bad_inputs_give_clear_errors_or_reported_drops() {
     let small_dir = tmp.path().join("small");
     small.write(&small_dir, &prov).unwrap();
     let o = tmp.path().join("o3");
-    let mut args = run_args(&small_dir, &s, &o);
-    args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new("10")]);
+    let args = fixed_sigma_args(&small_dir, &s, &o, "10");
     let out = ok(&args);
     assert!(out.contains("type3 (5 cells)") && out.contains("3 cell types"), "{out}");
     // A gene name held by two genes (G1 renamed G0 in the spatial data, G3 renamed G2 in the reference): those
     // genes are ignored, not matched to whichever came last, and the summary says so.
-    let mut sp = Dataset::read(&s).unwrap();
+    let (mut sp, mut rf) = (Dataset::read(&s).unwrap(), Dataset::read(&r).unwrap());
     sp.genes.gene_name[1] = "G0".into();
-    let dup_s = tmp.path().join("dup_spatial");
-    sp.write(&dup_s, &prov).unwrap();
-    let mut rf = Dataset::read(&r).unwrap();
     rf.genes.gene_name[3] = "G2".into();
-    let dup_r = tmp.path().join("dup_reference");
+    let (dup_s, dup_r, o) = (tmp.path().join("dup_spatial"), tmp.path().join("dup_reference"), tmp.path().join("o4"));
+    sp.write(&dup_s, &prov).unwrap();
     rf.write(&dup_r, &prov).unwrap();
-    let o = tmp.path().join("o4");
-    let mut args = run_args(&dup_r, &dup_s, &o);
-    args.extend([OsStr::new("--sigma"), OsStr::new("0.8"), OsStr::new("--min-cells-per-type"), OsStr::new("10")]);
-    let out = ok(&args);
+    let out = ok(&fixed_sigma_args(&dup_r, &dup_s, &o, "10"));
     assert!(out.contains("2 gene names held by more than one gene") && out.contains("G0, G2"), "{out}");
     let genes = Table::read(&o.join("profiles.parquet")).unwrap().utf8("gene_name").unwrap();
     assert!(!genes.iter().any(|g| ["G0", "G1", "G2", "G3"].contains(&g.as_str())), "{genes:?}");
