@@ -219,7 +219,7 @@ fn bad_inputs_give_clear_errors_or_reported_drops() {
     let (dup_s, dup_r, o) = (tmp.path().join("dup_spatial"), tmp.path().join("dup_reference"), tmp.path().join("o4"));
     sp.write(&dup_s, &prov).unwrap();
     rf.write(&dup_r, &prov).unwrap();
-    let out = ok(&fixed_sigma_args(&dup_r, &dup_s, &o, "10"));
+    let out = ok(fixed_sigma_args(&dup_r, &dup_s, &o, "10"));
     assert!(out.contains("2 gene names held by more than one gene") && out.contains("G0, G2"), "{out}");
     let genes = Table::read(&o.join("profiles.parquet")).unwrap().utf8("gene_name").unwrap();
     assert!(!genes.iter().any(|g| ["G0", "G1", "G2", "G3"].contains(&g.as_str())), "{genes:?}");
