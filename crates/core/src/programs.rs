@@ -114,7 +114,7 @@ pub fn parse_set_tsv(text: &str, source: &Path) -> Result<Vec<GeneSet>> {
 
 /// Reads a user gene-set file: GMT when any line has three or more tab-separated fields, else TSV.
 pub fn read_gene_sets(path: &Path) -> Result<Vec<GeneSet>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::text::read_text_file(path)?;
     let is_gmt = text.lines().any(|l| !l.starts_with('#') && l.split('\t').count() >= 3);
     let sets = if is_gmt { parse_gmt(&text, path)? } else { parse_set_tsv(&text, path)? };
     if sets.is_empty() {

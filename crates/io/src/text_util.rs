@@ -41,29 +41,10 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Reads a whole text file (gzipped or not) as UTF-8; a leading byte-order mark is dropped.
+/// Reads a whole text file (gzipped or not) as UTF-8 ([`tmescope_core::text::decode_text`]: a leading
+/// byte-order mark is dropped, other text is an error naming the line and byte).
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = read_bytes(path)?;
-    let mut text = String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to()))?;
-    if text.starts_with('\u{feff}') {
-        text.replace_range(..3, "");
-    }
-    Ok(text)
-}
-
-/// The error for text that is not UTF-8: names the line and the byte, and says what to do.
-fn not_utf8(path: &Path, bytes: &[u8], at: usize) -> Error {
-    let line = bytes[..at.min(bytes.len())].iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = at - bytes[..at.min(bytes.len())].iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
-    let byte = bytes.get(at).map(|b| format!("0x{b:02X}")).unwrap_or_default();
-    Error::input(
-        path,
-        format!("line {line}"),
-        format!(
-            "not UTF-8 text: invalid byte {byte} at character {column} (e.g. a Latin-1 or Windows-1252 name); \
-             expected UTF-8: re-save the file as UTF-8"
-        ),
-    )
+    tmescope_core::text::decode_text(path, read_bytes(path)?)
 }
 
 /// The first existing file among `dir/name` for each name (e.g. `features.tsv.gz`, `features.tsv`).

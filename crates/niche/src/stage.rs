@@ -27,6 +27,7 @@ use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{arc, batch_with_schema, ParquetSink, Table};
 use tmescope_core::provenance::Provenance;
 use tmescope_core::schema::niche as schema;
+use tmescope_core::text::read_text_file;
 use tmescope_core::{Error, Result};
 use tmescope_spatial::hotspots::{z_to_p_q, GiStar};
 
@@ -1282,7 +1283,7 @@ fn split_line(line: &str, sep: char) -> Vec<String> {
 /// Reads a user pair table: CellPhoneDB-style (`partner_a`/`partner_b`, `gene_a`/`gene_b`, or
 /// `ligand`/`receptor`) or OmniPath-style (`source_genesymbol`/`target_genesymbol`), CSV or TSV.
 pub fn read_pairs(path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = read_text_file(path)?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
     let Some((_, header)) = lines.next() else {
         return Err(Error::file(path, "empty pair table: expected a header and one pair per line"));
@@ -1561,7 +1562,7 @@ pub struct CompareSummary {
 }
 
 fn read_sheet(path: &Path) -> Result<HashMap<String, HashMap<String, String>>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = read_text_file(path)?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
     let header = lines.next().ok_or_else(|| Error::file(path, "empty sample sheet"))?;
     let sep = if header.contains('\t') { '\t' } else { ',' };

@@ -17,6 +17,10 @@ pub const DEFAULT_RULES_TOML: &str = include_str!("../data/rules.toml");
 /// Label given when no state rule matches.
 pub const UNASSIGNED: &str = "unassigned";
 
+/// The features a rule may use besides `frac.<group>` and `program.<name>`.
+pub const FEATURES: [&str; 5] =
+    ["resistance", "distance_to_endothelium", "distance_to_tumor", "distance_to_t_cell", "interface"];
+
 /// A cell-type group (`tumor`, `t_cell`, ...) and the label patterns that join it.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -124,7 +128,7 @@ impl Condition {
         if parts.len() != 3 || !matches!(parts[1], "<" | "<=" | ">" | ">=") {
             return Err(bad());
         }
-        let value: f64 = parts[2].parse().map_err(|_| bad())?;
+        let value: f64 = parts[2].parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(bad)?;
         Ok(Condition { feature: parts[0].to_string(), op: parts[1].to_string(), value })
     }
 
@@ -155,10 +159,30 @@ impl CompiledRules {
     /// Parses rules text (TOML); `source` names the file in errors.
     pub fn parse(text: &str, source: &Path) -> Result<Self> {
         let rules: Rules = toml::from_str(text).map_err(|e| Error::file(source, format!("invalid rules TOML: {e}")))?;
+        check_values(&rules, source)?;
+        let groups: Vec<&str> = rules.groups.iter().map(|g| g.name.as_str()).collect();
+        // A feature the stage does not know would make its condition false everywhere (a typo such as
+        // `frac.myeloidz`), silently.
+        let known = |c: &Condition| match c.feature.split_once('.') {
+            Some(("frac", g)) => groups.contains(&g),
+            Some(("program", p)) => !p.is_empty(),
+            _ => FEATURES.contains(&c.feature.as_str()),
+        };
         let mut conditions = Vec::new();
         for s in &rules.states {
             let all = s.all.iter().map(|c| Condition::parse(c, source, &s.name)).collect::<Result<Vec<_>>>()?;
             let any = s.any.iter().map(|c| Condition::parse(c, source, &s.name)).collect::<Result<Vec<_>>>()?;
+            if let Some(c) = all.iter().chain(&any).find(|c| !known(c)) {
+                return Err(Error::input(
+                    source,
+                    format!("state `{}`, feature `{}`", s.name, c.feature),
+                    format!(
+                        "unknown feature: expected frac.<group> (groups: {}), program.<name> or one of {}",
+                        groups.join(", "),
+                        FEATURES.join(", ")
+                    ),
+                ));
+            }
             if all.is_empty() && any.is_empty() {
                 return Err(Error::input(
                     source,
@@ -180,7 +204,7 @@ impl CompiledRules {
     pub fn load(path: Option<&Path>) -> Result<Self> {
         match path {
             None => Ok(Self::default_rules()),
-            Some(p) => Self::parse(&std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?, p),
+            Some(p) => Self::parse(&tmescope_core::text::read_text_file(p)?, p),
         }
     }
 
@@ -204,6 +228,46 @@ impl CompiledRules {
         f.dedup();
         f
     }
+}
+
+/// An input error naming `source` for an empty group or state name, or a threshold or weight that is not
+/// a finite number in its range.
+fn check_values(rules: &Rules, source: &Path) -> Result<()> {
+    let names = rules.groups.iter().map(|g| ("group", &g.name)).chain(rules.states.iter().map(|s| ("state", &s.name)));
+    for (what, name) in names {
+        if name.trim().is_empty() {
+            return Err(Error::input(source, format!("a {what}"), "expected a name, found an empty one"));
+        }
+    }
+    let m = &rules.metrics;
+    let e = &rules.evasion;
+    let fractions = [
+        ("metrics.presence", m.presence),
+        ("metrics.interface_low", m.interface_low),
+        ("metrics.interface_high", m.interface_high),
+        ("metrics.core_min", m.core_min),
+        ("metrics.cd8_present", m.cd8_present),
+        ("evasion.t_cell_near", e.t_cell_near),
+    ];
+    let bad = |key: &str, v: f64, expected: &str| {
+        Error::input(source, format!("`{key}`"), format!("expected {expected}, found {v}"))
+    };
+    if let Some((key, v)) = fractions.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+        return Err(bad(key, *v, "a fraction in [0, 1]"));
+    }
+    if m.interface_low > m.interface_high {
+        return Err(bad("metrics.interface_low", m.interface_low, "at most metrics.interface_high"));
+    }
+    let finite = [
+        ("evasion.checkpoint_high".to_string(), e.checkpoint_high),
+        ("evasion.antigen_presentation_low".into(), e.antigen_presentation_low),
+        ("evasion.ifn_low".into(), e.ifn_low),
+    ];
+    let weights = rules.resistance.weights.iter().map(|(p, &w)| (format!("resistance.weights.{p}"), w));
+    if let Some((key, v)) = finite.into_iter().chain(weights).find(|(_, v)| !v.is_finite()) {
+        return Err(bad(&key, v, "a finite number"));
+    }
+    Ok(())
 }
 
 /// Normalises a label: lower case, each run of non-alphanumerics becomes one `_`, trimmed.
@@ -278,6 +342,29 @@ mod tests {
         let text = DEFAULT_RULES_TOML.replace("frac.myeloid >= 0.3", "frac.myeloid => 0.3");
         let e = CompiledRules::parse(&text, Path::new("r.toml")).unwrap_err().to_string();
         assert!(e.contains("r.toml") && e.contains("myeloid-suppressive"), "{e}");
+    }
+
+    #[test]
+    fn unknown_features_and_values_out_of_range_are_refused() {
+        let refused = |from: &str, to: &str, parts: &[&str]| {
+            let text = DEFAULT_RULES_TOML.replacen(from, to, 1);
+            assert_ne!(text, DEFAULT_RULES_TOML, "{from}");
+            let e = CompiledRules::parse(&text, Path::new("r.toml")).unwrap_err();
+            assert!(e.is_user_error());
+            for part in parts {
+                assert!(e.to_string().contains(part), "{part} not in {e}");
+            }
+        };
+        refused("frac.myeloid >= 0.3", "frac.myeloidz >= 0.3", &["feature `frac.myeloidz`", "groups: tumor"]);
+        refused("distance_to_tumor <= 100", "distance_to_tumour <= 100", &["unknown feature", "distance_to_tumor"]);
+        refused("frac.myeloid >= 0.3", "frac.myeloid >= NaN", &["myeloid-suppressive", "feature op number"]);
+        refused("frac.myeloid >= 0.3", "frac.myeloid >= inf", &["myeloid-suppressive"]);
+        refused("interface_low = 0.2", "interface_low = 0.9", &["`metrics.interface_low`", "interface_high"]);
+        refused("interface_high = 0.8", "interface_high = nan", &["`metrics.interface_high`", "[0, 1]"]);
+        refused("name = \"tumor\"", "name = \" \"", &["a group", "empty"]);
+        let text = DEFAULT_RULES_TOML.replacen("[resistance.weights]", "[resistance.weights]\nextra = nan", 1);
+        let e = CompiledRules::parse(&text, Path::new("r.toml")).unwrap_err().to_string();
+        assert!(e.contains("`resistance.weights.extra`") && e.contains("finite"), "{e}");
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub fn load(path: &Path) -> tmescope_core::Result<LoadedConfig> {
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| Error::io(path, e))?;
         (text, PathBuf::new())
     } else {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = tmescope_core::text::read_text_file(path)?;
         (text, path.parent().map(Path::to_path_buf).unwrap_or_default())
     };
     let config = parse(&text, path)?;
