@@ -7,7 +7,7 @@
 //! spot is fitted independently and every sum over spots is reduced in a fixed order.
 
 use crate::labels;
-use crate::likelihood::{LikelihoodTable, TableCache};
+use crate::likelihood::{LikelihoodTable, TableCache, K_MAX};
 use crate::profiles::{self, GeneListThresholds, ReferenceOptions, ReferenceProfiles};
 use crate::rctd::{self, ModeOptions, SpotWorkspace};
 use rand::seq::index::sample;
@@ -465,10 +465,21 @@ pub fn deconvolve(
     };
     // Genes used per spot, and the largest reg-gene count (the rows the likelihood table needs).
     let mut max_reg_count = 0.0f64;
+    let mut n_clipped = 0;
     for &i in &fitted {
         let y = reg_counts(i);
         spots[i].n_genes_used = y.iter().filter(|&&v| v > 0.0).count() as u32;
-        max_reg_count = y.iter().fold(max_reg_count, |m, &v| m.max(v));
+        let largest = y.iter().fold(0.0f64, |m, &v| m.max(v));
+        n_clipped += usize::from(largest > K_MAX as f64);
+        max_reg_count = max_reg_count.max(largest);
+    }
+    if params.method == Method::Rctd && n_clipped > 0 {
+        notes.push(format!(
+            "{n_clipped} of {} spots have a gene count above {K_MAX} (largest {max_reg_count}), where the \
+             likelihood table stops (as RCTD's does): such counts are clipped to {K_MAX}, which flattens those \
+             spots' proportions; are the counts raw UMIs (not scaled or normalised)?",
+            fitted.len()
+        ));
     }
 
     let mut sigma_path = Vec::new();

@@ -241,7 +241,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
         ctx.say(format!("classes: {}", classes.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ")));
     }
     for n in &result.notes {
-        if n.contains("dropped") || n.contains("ignored") || n.contains("no spot") {
+        if n.contains("dropped") || n.contains("ignored") || n.contains("no spot") || n.contains("clipped") {
             ctx.say(format!("note: {n}"));
         }
     }

@@ -223,6 +223,14 @@ fn bad_inputs_give_clear_errors_or_reported_drops() {
     assert!(out.contains("2 gene names held by more than one gene") && out.contains("G0, G2"), "{out}");
     let genes = Table::read(&o.join("profiles.parquet")).unwrap().utf8("gene_name").unwrap();
     assert!(!genes.iter().any(|g| ["G0", "G1", "G2", "G3"].contains(&g.as_str())), "{genes:?}");
+    // Counts scaled far beyond raw UMIs reach the end of the likelihood table: said, not silent.
+    let mut sp = Dataset::read(&s).unwrap();
+    let scaled: Vec<f32> = (0..sp.counts.nnz()).map(|k| sp.counts.values.get(k) as f32 * 5000.0).collect();
+    sp.counts.values = tmescope_core::counts::CountValues::F32(scaled);
+    let (big, o) = (tmp.path().join("scaled"), tmp.path().join("o5"));
+    sp.write(&big, &prov).unwrap();
+    let out = ok(fixed_sigma_args(&r, &big, &o, "10"));
+    assert!(out.contains("40 of 40 spots have a gene count above 1000") && out.contains("clipped"), "{out}");
     // Unknown options are usage errors.
     fails_with(["deconvolve", "--spatial", "a", "--reference", "b", "-o", "c", "--method", "magic"], &["--method"]);
 }
