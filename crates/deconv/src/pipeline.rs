@@ -220,10 +220,20 @@ pub fn prepare_reference(reference: &Dataset, source: &Path, params: &Params) ->
     let totals = match &params.reference_umi_column {
         None => reference.counts.row_totals(),
         Some(col) => match reference.cells.get(col) {
-            Some(c) => c.as_f64().into_iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
+            Some(c) => {
+                let v = c.as_f64();
+                if let Some(i) = v.iter().position(Option::is_none) {
+                    return Err(Error::input(
+                        source.join(CELLS_FILE),
+                        format!("column `{col}`, row {} (cell `{}`)", i + 1, reference.cells.cell_id[i]),
+                        "expected a number (the per-cell total given by --reference-umi-column), found none or text",
+                    ));
+                }
+                v.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+            }
             None => {
                 return Err(Error::input(
-                    source.join("cells.parquet"),
+                    source.join(CELLS_FILE),
                     format!("column `{col}`"),
                     "missing (given as the per-cell total column)",
                 ))

@@ -1350,6 +1350,13 @@ pub fn run_communicate(
     let n = cells.len();
     let g = symmetrised(&read_graph(graph, &cells)?);
     let mut warnings = Vec::new();
+    if g.n_edges() == 0 {
+        warnings.push(format!(
+            "the graph {} has no edges (no cell has a neighbour): no contact, so no interaction is scored; \
+             was it built with a radius smaller than the distance between cells?",
+            graph.display()
+        ));
+    }
     let (types, comp) = match proportions {
         Some(pp) => {
             let entries = read_proportions(&cells, pp, dataset)?;

@@ -622,4 +622,21 @@ fn communicate_from_proportions_matches_labels_and_explains_bad_input() {
         &["proportions.parquet", "cell_id", "another dataset"],
     );
     assert!(!tmp.path().join("y").exists());
+    // A graph without edges (a radius below the spacing of the cells): nothing to score, and a warning.
+    let lonely = tmp.path().join("lonely");
+    ok([
+        "graph".as_ref(),
+        ds.as_os_str(),
+        "--kind".as_ref(),
+        "radius".as_ref(),
+        "--radius".as_ref(),
+        "0.001".as_ref(),
+        "-o".as_ref(),
+        lonely.as_os_str(),
+    ]);
+    let mut args = comm(&[], &tmp.path().join("z"));
+    args[3] = lonely.into_os_string();
+    let out = crate::common::tmescope(args);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no edges"), "{}", String::from_utf8_lossy(&out.stderr));
 }
