@@ -81,8 +81,11 @@ pub fn run(a: &Args, ctx: &Context) -> anyhow::Result<()> {
         seed: a.seed,
         rules: a.rules.clone(),
     };
-    if a.n_bins < 2 || a.ctrl_size == 0 || a.max_rank == 0 {
-        return Err(tmescope_core::Error::Usage("--n-bins must be >= 2, --ctrl-size and --max-rank > 0".into()).into());
+    if a.n_bins < 2 || a.ctrl_size == 0 || a.max_rank == 0 || a.min_genes == 0 {
+        return Err(tmescope_core::Error::Usage(
+            "--n-bins must be >= 2, --ctrl-size, --max-rank and --min-genes > 0".into(),
+        )
+        .into());
     }
     let mut prov = Provenance::new("score", serde_json::to_value(&params)?)
         .with_inputs(&a.dataset, expected::DATASET)?
