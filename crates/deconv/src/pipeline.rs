@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
-use tmescope_core::dataset::{Column, Dataset, CELLS_FILE};
+use tmescope_core::dataset::{Dataset, CELLS_FILE};
 use tmescope_core::{Error, Result};
 
 /// Platforms whose units are single cells (labels mode by default).
@@ -211,12 +211,12 @@ pub struct PreparedReference {
 pub fn prepare_reference(reference: &Dataset, source: &Path, params: &Params) -> Result<PreparedReference> {
     // The column is checked first: present, not a fixed column, and labels rather than a measurement (at
     // most MAX_LABELS distinct values; each type becomes a profile every spot is fitted against).
-    reference.cells.label_codes(
+    let codes = reference.cells.label_codes(
         &params.label_column,
         &source.join(CELLS_FILE),
         "a reference needs cell-type labels (ingest with a label column, or pass --label-column)",
     )?;
-    let labels = reference.cells.get(&params.label_column).map(Column::as_text).unwrap_or_default();
+    let labels: Vec<Option<String>> = codes.codes.iter().map(|c| c.map(|c| codes.names[c as usize].clone())).collect();
     let totals = match &params.reference_umi_column {
         None => reference.counts.row_totals(),
         Some(col) => match reference.cells.get(col) {

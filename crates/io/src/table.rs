@@ -263,7 +263,16 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<Dataset> {
         let mut obs_cols = Vec::new();
         for (c, name) in f.names.iter().enumerate() {
             if c != id_col && !name.is_empty() {
-                obs_cols.push((name.clone(), f.columns[c].select(&rows)));
+                let col = f.columns[c].select(&rows);
+                // Text read from a CSV/TSV file is typed as a counts table's metadata columns are, so `NA`
+                // or `NaN` is a missing value (not a label) and a number column with `NA` stays numeric.
+                let col = match col {
+                    Column::Text(v) if !is_parquet(obs) => {
+                        text_util::infer_column(&v.into_iter().map(Option::unwrap_or_default).collect::<Vec<_>>())
+                    }
+                    col => col,
+                };
+                obs_cols.push((name.clone(), col));
             }
         }
         obs_cols.extend(label_pool);
@@ -569,6 +578,21 @@ mod tests {
         assert_eq!(ds.coordinate_unit, "pixel");
         assert_eq!(ds.cells.get("cell_type"), Some(&Column::Text(vec![Some("B".into()), Some("T".into())])));
         assert_eq!(ds.counts.total(), 8.0);
+    }
+
+    #[test]
+    fn obs_missing_tokens_read_as_in_the_counts_table() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("c.csv");
+        std::fs::write(&p, "cell,x,y,A\nc1,1,2,3\nc2,3,4,5\n").unwrap();
+        let obs = tmp.path().join("obs.csv");
+        std::fs::write(&obs, "cell,type,score\nc1,NaN,NA\nc2,T,1.5\n").unwrap();
+        let ds = read(&p, &ReadOptions { obs: Some(obs), ..Default::default() }).unwrap();
+        let expected = Column::Text(vec![None, Some("T".into())]);
+        assert_eq!(ds.cells.get("type"), Some(&expected));
+        let in_counts = text_util::infer_column(&["NaN".to_string(), "T".to_string()]);
+        assert_eq!(in_counts, expected, "a counts table's metadata column reads the same");
+        assert_eq!(ds.cells.get("score"), Some(&Column::Float(vec![None, Some(1.5)])), "`NA` keeps it numeric");
     }
 
     #[test]

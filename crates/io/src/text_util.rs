@@ -368,10 +368,15 @@ pub fn csr_from_coo(n_rows: usize, n_cols: usize, parts: Vec<CooPart>) -> CsrCou
     csr_from_rows(out, n_cols)
 }
 
+/// The texts that mean a missing value in a text table (besides an empty field), in every column: R's
+/// `NA`, pandas' `NaN`/`nan`/`None`, and `null`. The same set for a counts table's metadata columns
+/// ([`infer_column`]) and for an `--obs` file, so a label column reads the same from either.
+pub const MISSING_TOKENS: [&str; 6] = ["NA", "NaN", "nan", "null", "NULL", "None"];
+
 /// Infers a typed column from text values: all integers -> `Int`, all numbers -> `Float`, `true`/`false`
-/// -> `Bool`, else `Text`. Empty fields and `NA`/`NaN`/`null` are missing values.
+/// -> `Bool`, else `Text`. Empty fields and the [`MISSING_TOKENS`] are missing values.
 pub fn infer_column(values: &[String]) -> Column {
-    let missing = |s: &str| s.is_empty() || matches!(s, "NA" | "NaN" | "nan" | "null" | "NULL" | "None");
+    let missing = |s: &str| s.is_empty() || MISSING_TOKENS.contains(&s);
     let present: Vec<&str> = values.iter().map(|s| s.as_str()).filter(|s| !missing(s)).collect();
     if !present.is_empty() && present.iter().all(|s| s.parse::<i64>().is_ok()) {
         return Column::Int(values.iter().map(|s| if missing(s) { None } else { s.parse().ok() }).collect());

@@ -395,8 +395,12 @@ fn load_niches(p: &Path, index: &CellIndex, s: &mut Sample) -> Result<()> {
     let (mut niche, mut state, mut rn) = (Interner::default(), Interner::default(), Interner::default());
     let (mut niche_codes, mut state_codes, mut rn_codes) = (vec![NONE; n], vec![NONE; n], vec![NONE; n]);
     let mut score = vec![f64::NAN; n];
-    let (mut has_state, mut has_score, mut has_rn) = (false, false, false);
-    let mut unmatched = 0usize;
+    // Which optional columns the file has comes from its schema, not from its batches: a file with no
+    // rows has none.
+    let (columns, _, _) = describe(p)?;
+    let has = |c: &str| columns.iter().any(|n| n == c);
+    let (has_state, has_score, has_rn) = (has("state"), has("resistance_score"), has("resistance_niche"));
+    let (mut unmatched, mut matched) = (0usize, 0usize);
     let mut row = 0usize;
     let name = s.name.clone();
     let mut condition: Option<String> = None;
@@ -416,9 +420,6 @@ fn load_niches(p: &Path, index: &CellIndex, s: &mut Sample) -> Result<()> {
             let st = if b.has("state") { Some(b.text("state")?) } else { None };
             let sc = if b.has("resistance_score") { Some(b.f64("resistance_score")?) } else { None };
             let r = if b.has("resistance_niche") { Some(b.text("resistance_niche")?) } else { None };
-            has_state |= st.is_some();
-            has_score |= sc.is_some();
-            has_rn |= r.is_some();
             for i in 0..b.len() {
                 let guess = row;
                 row += 1;
@@ -431,6 +432,7 @@ fn load_niches(p: &Path, index: &CellIndex, s: &mut Sample) -> Result<()> {
                     unmatched += 1;
                     continue;
                 };
+                matched += 1;
                 if !ni.is_null(i) {
                     niche_codes[c] = niche.code(ni.value(i));
                 }
@@ -456,6 +458,9 @@ fn load_niches(p: &Path, index: &CellIndex, s: &mut Sample) -> Result<()> {
     }
     if unmatched > 0 {
         s.notes.push(format!("{unmatched} rows of {} name cells not in cells.parquet; they were skipped", p.display()));
+    }
+    if matched == 0 {
+        s.notes.push(format!("{} has no rows for this sample: every cell is shown unassigned", p.display()));
     }
     s.niche = Some(cat_from(niche, niche_codes));
     if has_state {

@@ -187,6 +187,24 @@ fn report_names_file_and_column_when_a_required_column_is_missing() {
     fails_with(["report", "/nonexistent/run", "-o", "x"], &["/nonexistent/run"]);
 }
 
+/// A `niches.parquet` with the columns but no rows: the maps are drawn with every cell unassigned and a
+/// note says why (the `state` column was once reported "not found" because no batch carried it).
+#[test]
+fn report_on_niches_without_rows_notes_it_and_keeps_the_state_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    cohort(&run);
+    let sample = run.join("P1-pre");
+    let niches = sample.join("niches/niches.parquet");
+    write_text_columns(&niches, &[("cell_id", vec![]), ("niche", vec![]), ("state", vec![])]).unwrap();
+    let out = tmp.path().join("out");
+    ok(["report".as_ref(), sample.as_os_str(), "-o".as_ref(), out.as_os_str()]);
+    let html = check_report(&out, &["P1-pre"], true);
+    assert!(html.contains("has no rows for this sample: every cell is shown unassigned"));
+    assert!(!html.contains("state in niches/niches.parquet not found"));
+    assert!(html.contains("-map-state.svg"), "the state map is drawn");
+}
+
 #[test]
 fn report_help_shows_examples() {
     let help = ok(["report", "--help"]);
