@@ -40,6 +40,7 @@ pub mod cooccurrence;
 pub mod enrichment;
 pub mod hotspots;
 pub mod kdtree;
+pub mod knn_grid;
 pub mod locality;
 pub mod pipeline;
 pub mod ripley;

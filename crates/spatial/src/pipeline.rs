@@ -12,6 +12,7 @@ use crate::cooccurrence::{co_occurrence, even_radii};
 use crate::enrichment::{nhood_enrichment, row_normalise};
 use crate::hotspots::{getis_ord_gi_star, z_to_p_q};
 use crate::kdtree::PointTree;
+use crate::knn_grid::NearestNeighbors;
 use crate::ripley::{bounding_box_area, ripley};
 use crate::stats::benjamini_hochberg;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
@@ -253,8 +254,14 @@ pub fn median_nn_distance(pts: &[[f64; 2]]) -> f64 {
     if pts.len() < 2 {
         return f64::NAN;
     }
-    let tree = PointTree::new(pts.to_vec());
-    let mut d: Vec<f64> = (0..pts.len()).into_par_iter().map(|i| tree.knn_of(i, 1)[0].0.sqrt()).collect();
+    let index = NearestNeighbors::new(pts, 1);
+    let mut d: Vec<f64> = (0..pts.len())
+        .into_par_iter()
+        .map_init(Vec::new, |best, i| {
+            index.knn_of(i, 1, best);
+            best[0].0.sqrt()
+        })
+        .collect();
     percentile(&mut d, 50.0)
 }
 
