@@ -356,20 +356,6 @@ fn delaunay_edges(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
         .collect())
 }
 
-/// A vertex of the Delaunay triangulation: a position and the lowest row of the cells there.
-#[derive(Debug, Clone, Copy)]
-struct Site {
-    position: spade::Point2<f64>,
-    row: u32,
-}
-
-impl spade::HasPosition for Site {
-    type Scalar = f64;
-    fn position(&self) -> spade::Point2<f64> {
-        self.position
-    }
-}
-
 /// Points per parallel task when rows are filled in chunks.
 const ROW_CHUNK: usize = 4096;
 
@@ -379,7 +365,6 @@ const ROW_CHUNK: usize = 4096;
 /// triangulated once and linked to each other (distance 0), and each gets the neighbours of the position.
 /// The rows are filled in parallel straight from the triangulation, in the same order for any thread count.
 fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f64) -> Result<NeighborGraph> {
-    use spade::handles::FixedVertexHandle;
     use spade::{DelaunayTriangulation, Triangulation};
     let n = pts.len();
     // One vertex per distinct position, represented by its lowest index; ordered by representative:
@@ -393,21 +378,52 @@ fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
             vertex_of[i as usize] = v as u32;
         }
     }
-    let vertices: Vec<Site> = runs
-        .iter()
-        .map(|&(r, _, _)| Site { position: spade::Point2::new(pts[r as usize][0], pts[r as usize][1]), row: r })
-        .collect();
-    let tri = DelaunayTriangulation::<Site>::bulk_load_stable(vertices)
+    let vertices: Vec<spade::Point2<f64>> =
+        runs.iter().map(|&(r, _, _)| spade::Point2::new(pts[r as usize][0], pts[r as usize][1])).collect();
+    // `bulk_load_stable` keeps the input order: vertex `v` is `vertices[v]`.
+    let tri = DelaunayTriangulation::<spade::Point2<f64>>::bulk_load_stable(vertices)
         .map_err(|e| Error::Usage(format!("Delaunay triangulation failed: {e:?}")))?;
-    // Lengths from the vertices' own copies of the positions (the same values as `pts`): no lookup per edge.
-    let length =
-        |a: &Site, b: &Site| ((a.position.x - b.position.x).powi(2) + (a.position.y - b.position.y).powi(2)).sqrt();
-    let cut = if prune_percentile < 100.0 && tri.num_undirected_edges() > 0 {
-        let mut lengths: Vec<f64> = tri
-            .undirected_edges()
-            .map(|e| {
-                let [a, b] = e.vertices();
-                length(a.data(), b.data())
+    // The triangulation's edges as vertex adjacency lists (CSR over vertices, neighbours in edge-storage
+    // order): one sequential pass over spade's edge storage, reading only each edge's two vertex indices.
+    // Walking each vertex's edges in the triangulation instead (`out_edges`) jumps through the edge storage
+    // in spade's insertion order, a cache miss per edge.
+    let nv = runs.len();
+    let ends: Vec<[u32; 2]> = tri
+        .undirected_edges()
+        .map(|e| {
+            let [a, b] = e.vertices();
+            [a.fix().index() as u32, b.fix().index() as u32]
+        })
+        .collect();
+    drop(tri);
+    let mut start = vec![0u64; nv + 1];
+    for &[a, b] in &ends {
+        start[a as usize + 1] += 1;
+        start[b as usize + 1] += 1;
+    }
+    for v in 0..nv {
+        start[v + 1] += start[v];
+    }
+    let mut adjacent = vec![0u32; start[nv] as usize];
+    let mut fill = start.clone();
+    for &[a, b] in &ends {
+        adjacent[fill[a as usize] as usize] = b;
+        fill[a as usize] += 1;
+        adjacent[fill[b as usize] as usize] = a;
+        fill[b as usize] += 1;
+    }
+    drop((ends, fill));
+    let neighbours = |v: usize| &adjacent[start[v] as usize..start[v + 1] as usize];
+    // Vertex `v` is at the position of row `runs[v].0`.
+    let at = |v: usize| pts[runs[v].0 as usize];
+    let length = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    let cut = if prune_percentile < 100.0 && !adjacent.is_empty() {
+        // Each undirected edge once, from its lower vertex.
+        let mut lengths: Vec<f64> = (0..nv)
+            .into_par_iter()
+            .flat_map_iter(|v| {
+                let p = at(v);
+                neighbours(v).iter().filter(move |&&u| u as usize > v).map(move |&u| length(p, at(u as usize)))
             })
             .collect();
         percentile(&mut lengths, prune_percentile)
@@ -427,17 +443,17 @@ fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
                 if shared {
                     row.extend(members(v).iter().filter(|&&u| u as usize != i).map(|&u| (u, 0.0)));
                 }
-                let vertex = tri.vertex(FixedVertexHandle::from_index(v));
-                for e in vertex.out_edges() {
-                    let to = e.to();
-                    let d = length(vertex.data(), to.data());
+                let p = at(v);
+                for &to in neighbours(v) {
+                    let to = to as usize;
+                    let d = length(p, at(to));
                     if d > cut {
                         continue;
                     }
                     if shared {
-                        row.extend(members(to.fix().index()).iter().map(|&u| (u, d)));
+                        row.extend(members(to).iter().map(|&u| (u, d)));
                     } else {
-                        row.push((to.data().row, d));
+                        row.push((runs[to].0, d));
                     }
                 }
                 row.sort_unstable_by_key(|e| e.0);
