@@ -363,7 +363,8 @@ const ROW_CHUNK: usize = 4096;
 /// positions its position shares a triangulation edge with, unless the edge is longer than the
 /// `prune_percentile`-th percentile of the triangulation's edge lengths. Points sharing a position are
 /// triangulated once and linked to each other (distance 0), and each gets the neighbours of the position.
-/// The rows are filled in parallel straight from the triangulation, in the same order for any thread count.
+/// The rows are filled in parallel from the triangulation's vertex adjacency, in the same order for any
+/// thread count.
 fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f64) -> Result<NeighborGraph> {
     use spade::{DelaunayTriangulation, Triangulation};
     let n = pts.len();
