@@ -216,6 +216,34 @@ impl PointGrid {
     }
 }
 
+/// Exact k-nearest-neighbour search over a point set: the grid where it serves the points, else the k-d
+/// tree. Both give the same result ([`PointGrid`]).
+pub enum NearestNeighbors {
+    /// Bucketed points.
+    Grid(PointGrid),
+    /// A k-d tree, for point sets the grid declines.
+    Tree(PointTree),
+}
+
+impl NearestNeighbors {
+    /// Indexes `points` (finite coordinates) for queries of `k` neighbours.
+    pub fn new(points: &[[f64; 2]], k: usize) -> Self {
+        match PointGrid::new(points, k) {
+            Some(g) => NearestNeighbors::Grid(g),
+            None => NearestNeighbors::Tree(PointTree::new(points.to_vec())),
+        }
+    }
+
+    /// The `k` nearest neighbours of point `i` (itself excluded) as `(squared distance, index)`, sorted by
+    /// distance then index, into `best` (cleared first).
+    pub fn knn_of(&self, i: usize, k: usize, best: &mut Vec<(f64, u32)>) {
+        match self {
+            NearestNeighbors::Grid(g) => g.knn_of(i, k, best),
+            NearestNeighbors::Tree(t) => *best = t.knn_of(i, k),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,33 +298,5 @@ mod tests {
         let mut pts = vec![[0.0, 0.0]; 600];
         pts.push([1e6, 1e6]);
         assert!(PointGrid::new(&pts, 6).is_none(), "600 points in one bucket");
-    }
-}
-
-/// Exact k-nearest-neighbour search over a point set: the grid where it serves the points, else the k-d
-/// tree. Both give the same result ([`PointGrid`]).
-pub enum NearestNeighbors {
-    /// Bucketed points.
-    Grid(PointGrid),
-    /// A k-d tree, for point sets the grid declines.
-    Tree(PointTree),
-}
-
-impl NearestNeighbors {
-    /// Indexes `points` (finite coordinates) for queries of `k` neighbours.
-    pub fn new(points: &[[f64; 2]], k: usize) -> Self {
-        match PointGrid::new(points, k) {
-            Some(g) => NearestNeighbors::Grid(g),
-            None => NearestNeighbors::Tree(PointTree::new(points.to_vec())),
-        }
-    }
-
-    /// The `k` nearest neighbours of point `i` (itself excluded) as `(squared distance, index)`, sorted by
-    /// distance then index, into `best` (cleared first).
-    pub fn knn_of(&self, i: usize, k: usize, best: &mut Vec<(f64, u32)>) {
-        match self {
-            NearestNeighbors::Grid(g) => g.knn_of(i, k, best),
-            NearestNeighbors::Tree(t) => *best = t.knn_of(i, k),
-        }
     }
 }
