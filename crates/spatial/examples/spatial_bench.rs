@@ -8,7 +8,7 @@
 use rand::SeedableRng;
 use std::path::Path;
 use std::time::Instant;
-use tmescope_spatial::autocorr::AutocorrWeights;
+use tmescope_spatial::autocorr::{AutocorrWeights, FeatureColumn};
 use tmescope_spatial::build::{build_graph, GraphKind};
 use tmescope_spatial::cooccurrence::{co_occurrence, even_radii};
 use tmescope_spatial::enrichment::nhood_enrichment;
@@ -77,15 +77,15 @@ fn main() {
     let t = Instant::now();
     let w = AutocorrWeights::new(&knn);
     let t_weights = t.elapsed().as_secs_f64();
-    let refs: Vec<&[f64]> = feats.iter().map(|v| v.as_slice()).collect();
-    let res = w.test_many(&refs, 0, 0, 0);
+    let cols: Vec<FeatureColumn> = feats.into_iter().map(FeatureColumn::Dense).collect();
+    let res = w.test_many(&cols.iter().collect::<Vec<_>>(), 0, 0, 0);
     println!(
         "moran_geary_100_features {:.3} s (weights {t_weights:.3} s; I[0] = {:.3}, C[0] = {:.3})",
         t.elapsed().as_secs_f64(),
         res[0][0].value,
         res[0][1].value
     );
-    drop(feats);
+    drop(cols);
 
     if with_cooc {
         let pts: Vec<[f64; 2]> = x.iter().zip(&y).map(|(&a, &b)| [a, b]).collect();

@@ -13,7 +13,7 @@
 //! values are shuffled among cells (seeded per feature) and `p_perm = (min(#{sim >= obs}, n_perm - #) + 1) /
 //! (n_perm + 1)` as squidpy's `pval_sim`. A constant feature has no variance: its statistics are NaN.
 //!
-//! Cost: O(E) per feature and permutation, features evaluated 8 at a time; memory O(n + E) per block.
+//! Cost: O(E) per feature and permutation, features evaluated 8 at a time; memory O(n + E) per thread.
 
 use crate::locality::LocalGraph;
 use crate::stats::one_sided_p;
@@ -27,6 +27,113 @@ const CHUNK: usize = 16_384;
 
 /// Features per block of [`AutocorrWeights::moran_geary_many`]: 8 values = one 64-byte cache line per cell.
 pub const BLOCK: usize = 8;
+
+/// The values of one feature at the cells of a graph.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeatureColumn {
+    /// One value per cell.
+    Dense(Vec<f64>),
+    /// The non-zero values only (every other cell is 0): `values[k]` at cell `cells[k]`, cells strictly
+    /// increasing, of `n` cells. A gene's log-normalised counts at a million cells are mostly zeros:
+    /// stored so they take a third of the memory, written without a page fault per cell.
+    Sparse {
+        /// Number of cells.
+        n: usize,
+        /// Cells with a value, strictly increasing.
+        cells: Vec<u32>,
+        /// Their values.
+        values: Vec<f64>,
+    },
+}
+
+impl FeatureColumn {
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        match self {
+            FeatureColumn::Dense(x) => x.len(),
+            FeatureColumn::Sparse { n, .. } => *n,
+        }
+    }
+
+    /// Whether there are no cells.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One value per cell.
+    pub fn to_dense(&self) -> Vec<f64> {
+        match self {
+            FeatureColumn::Dense(x) => x.clone(),
+            FeatureColumn::Sparse { n, cells, values } => {
+                let mut x = vec![0.0; *n];
+                for (&c, &v) in cells.iter().zip(values) {
+                    x[c as usize] = v;
+                }
+                x
+            }
+        }
+    }
+
+    /// The values at the cells `rows` (strictly increasing), renumbered `0..rows.len()`.
+    pub fn select(&self, rows: &[u32]) -> FeatureColumn {
+        match self {
+            FeatureColumn::Dense(x) => FeatureColumn::Dense(rows.iter().map(|&r| x[r as usize]).collect()),
+            FeatureColumn::Sparse { cells, values, .. } => {
+                let (mut sel_cells, mut sel_values) = (Vec::new(), Vec::new());
+                let mut k = 0;
+                for (pos, &r) in rows.iter().enumerate() {
+                    while k < cells.len() && cells[k] < r {
+                        k += 1;
+                    }
+                    if k < cells.len() && cells[k] == r {
+                        sel_cells.push(pos as u32);
+                        sel_values.push(values[k]);
+                    }
+                }
+                FeatureColumn::Sparse { n: rows.len(), cells: sel_cells, values: sel_values }
+            }
+        }
+    }
+
+    fn view(&self) -> Column<'_> {
+        match self {
+            FeatureColumn::Dense(x) => Column::Dense(x),
+            FeatureColumn::Sparse { cells, values, .. } => Column::Sparse { cells, values },
+        }
+    }
+}
+
+/// A borrowed [`FeatureColumn`], read in cell order by the kernel.
+#[derive(Clone, Copy)]
+enum Column<'a> {
+    Dense(&'a [f64]),
+    Sparse { cells: &'a [u32], values: &'a [f64] },
+}
+
+impl Column<'_> {
+    /// The sum of the values in cell order (the zeros of a sparse column add nothing, not even rounding).
+    fn sum(&self) -> f64 {
+        match self {
+            Column::Dense(x) => x.iter().sum(),
+            Column::Sparse { values, .. } => values.iter().sum(),
+        }
+    }
+
+    /// The value at cell `i`, for `i` visited in increasing order; `next` is this column's cursor.
+    #[inline]
+    fn at(&self, i: usize, next: &mut usize) -> f64 {
+        match self {
+            Column::Dense(x) => x[i],
+            Column::Sparse { cells, values } => match cells.get(*next) {
+                Some(&c) if c as usize == i => {
+                    *next += 1;
+                    values[*next - 1]
+                }
+                _ => 0.0,
+            },
+        }
+    }
+}
 
 /// Row-normalised weights and their moments, computed once per graph.
 #[derive(Debug, Clone)]
@@ -132,47 +239,62 @@ impl AutocorrWeights {
 
     /// Moran's I and Geary's C (NaN when x is constant).
     pub fn moran_geary(&self, x: &[f64]) -> (f64, f64) {
-        self.moran_geary_many(&[x])[0]
+        self.block_kernel::<1>(&[Column::Dense(x)], &mut Vec::new())[0]
     }
 
     /// Moran's I and Geary's C of many features (each of length `n`). Features are evaluated in blocks of
     /// [`BLOCK`] held cell-major, so each neighbour visit reads one cache line for the whole block instead
     /// of one per feature (the graph walk, not the arithmetic, is the cost at a million cells); blocks run
-    /// in parallel. The sums run in the same order whatever the block, so results do not depend on it.
-    pub fn moran_geary_many(&self, features: &[&[f64]]) -> Vec<(f64, f64)> {
-        features.par_chunks(BLOCK).flat_map_iter(|block| self.block_statistics(block)).collect()
+    /// in parallel, one run of consecutive blocks per thread, each run reusing one buffer for its blocks'
+    /// values (at a million cells a fresh buffer per block is 64 MB of new pages for the kernel to map).
+    /// The sums run in the same order whatever the block, so results do not depend on it.
+    pub fn moran_geary_many(&self, features: &[&FeatureColumn]) -> Vec<(f64, f64)> {
+        let features: Vec<Column> = features.iter().map(|f| f.view()).collect();
+        let blocks = features.len().div_ceil(BLOCK);
+        let per_run = blocks.div_ceil(rayon::current_num_threads()).max(1) * BLOCK;
+        let runs: Vec<Vec<(f64, f64)>> = features
+            .par_chunks(per_run)
+            .map(|run| {
+                let mut z = Vec::new();
+                run.chunks(BLOCK).flat_map(|block| self.block_statistics(block, &mut z)).collect()
+            })
+            .collect();
+        runs.concat()
     }
 
-    fn block_statistics(&self, block: &[&[f64]]) -> Vec<(f64, f64)> {
+    fn block_statistics(&self, block: &[Column], z: &mut Vec<f64>) -> Vec<(f64, f64)> {
         match block.len() {
-            1 => self.block_kernel::<1>(block),
-            _ => self.block_kernel::<BLOCK>(block),
+            1 => self.block_kernel::<1>(block, z),
+            _ => self.block_kernel::<BLOCK>(block, z),
         }
     }
 
     /// The statistics of up to `W` features (a fixed width, so the inner loops are unrolled and
-    /// vectorised; missing features are zero columns whose results are not returned).
-    fn block_kernel<const W: usize>(&self, block: &[&[f64]]) -> Vec<(f64, f64)> {
+    /// vectorised; missing features are zero columns whose results are not returned), with `z` as the
+    /// buffer of the centred values (resized to `W` values per cell; its contents do not matter).
+    fn block_kernel<const W: usize>(&self, block: &[Column], z: &mut Vec<f64>) -> Vec<(f64, f64)> {
         let n = self.local.graph.n;
         let nf = n as f64;
-        // The sums of squares (in cell order), then the centred values, cell-major in the renumbered order:
-        // read in cell order and written a whole cell (one cache line) at a time, since a gather in the
-        // renumbered order would miss the cache at nearly every read.
+        // The means, then the centred values and their sums of squares (in cell order), cell-major in the
+        // renumbered order: read in cell order and written a whole cell (one cache line) at a time, since a
+        // gather in the renumbered order would miss the cache at nearly every read.
         let mut means = [0.0; W];
-        let mut ss = [0.0; W];
         for (f, x) in block.iter().enumerate() {
-            means[f] = x.iter().sum::<f64>() / nf;
-            for &v in x.iter() {
-                ss[f] += (v - means[f]) * (v - means[f]);
-            }
+            means[f] = x.sum() / nf;
         }
-        let mut z = vec![0.0; n * W];
+        let mut ss = [0.0; W];
+        let mut next = [0usize; W];
+        z.resize(n * W, 0.0);
         for (old, &new) in self.local.new_of.iter().enumerate() {
             let zi = &mut z[new as usize * W..(new as usize + 1) * W];
             for (f, x) in block.iter().enumerate() {
-                zi[f] = x[old] - means[f];
+                let d = x.at(old, &mut next[f]) - means[f];
+                zi[f] = d;
+                ss[f] += d * d;
             }
+            zi[block.len()..].fill(0.0);
         }
+        let z = &z[..n * W];
         // Moran: sum_i z_i sum_j w_ij z_j; Geary: sum_ij w_ij (z_i - z_j)^2, expanded as
         // sum_i z_i^2 (w_i. + w_.i) - 2 sum_ij w_ij z_i z_j (the edges are walked once, for the lag only).
         let (mut moran, mut squares) = ([0.0; W], [0.0; W]);
@@ -226,7 +348,13 @@ impl AutocorrWeights {
     /// Both statistics of many features with expectation, variance, z, p and (with `n_perms > 0`) a
     /// permutation p-value from value shuffles seeded by `(seed, first_index + feature)`; one
     /// `[Moran, Geary]` pair per feature.
-    pub fn test_many(&self, features: &[&[f64]], n_perms: usize, seed: u64, first_index: u64) -> Vec<[Autocorr; 2]> {
+    pub fn test_many(
+        &self,
+        features: &[&FeatureColumn],
+        n_perms: usize,
+        seed: u64,
+        first_index: u64,
+    ) -> Vec<[Autocorr; 2]> {
         let values = self.moran_geary_many(features);
         let stats = [Statistic::Moran, Statistic::Geary];
         let moments = stats.map(|s| self.moments(s));
@@ -234,15 +362,15 @@ impl AutocorrWeights {
             .par_iter()
             .zip(values)
             .enumerate()
-            .map(|(fi, (x, (i_obs, c_obs)))| {
+            .map_init(Vec::new, |z, (fi, (x, (i_obs, c_obs)))| {
                 let obs = [i_obs, c_obs];
                 let mut larger = [0usize; 2];
                 if n_perms > 0 && i_obs.is_finite() {
                     let mut rng = PermutationRng::new(seed, first_index + fi as u64);
-                    let mut buf = x.to_vec();
+                    let mut buf = x.to_dense();
                     for _ in 0..n_perms {
                         shuffle(&mut buf, &mut rng);
-                        let (i_sim, c_sim) = self.moran_geary(&buf);
+                        let (i_sim, c_sim) = self.block_kernel::<1>(&[Column::Dense(&buf)], z)[0];
                         larger[0] += usize::from(i_sim >= i_obs);
                         larger[1] += usize::from(c_sim >= c_obs);
                     }
@@ -296,7 +424,7 @@ mod tests {
         assert!((i - 0.4).abs() < 1e-12);
         // Geary numerator: 1*1 + 0.5*1 + 0.5*1 + 0.5*1 + 0.5*1 + 1*1 = 4; C = 3 * 4 / (2 * 4 * 5) = 0.3
         assert!((c - 0.3).abs() < 1e-12);
-        let [t, g] = &w.test_many(&[&x], 99, 1, 0)[0];
+        let [t, g] = &w.test_many(&[&FeatureColumn::Dense(x.to_vec())], 99, 1, 0)[0];
         assert!(t.z > 0.0 && t.p < 0.5 && t.p_perm.is_some());
         assert_eq!((t.statistic, g.statistic), (Statistic::Moran, Statistic::Geary));
         assert!(w.moran_geary(&[1.0; 4]).0.is_nan());
@@ -309,11 +437,51 @@ mod tests {
         let w = AutocorrWeights::new(&g);
         let feats: Vec<Vec<f64>> =
             (0..11).map(|f| (0..50).map(|i| ((i * (f + 3)) % 17) as f64 + 0.1 * f as f64).collect()).collect();
-        let refs: Vec<&[f64]> = feats.iter().map(|v| v.as_slice()).collect();
-        let many = w.moran_geary_many(&refs);
-        for (f, x) in refs.iter().enumerate() {
+        let cols: Vec<FeatureColumn> = feats.iter().map(|v| FeatureColumn::Dense(v.clone())).collect();
+        let many = w.moran_geary_many(&cols.iter().collect::<Vec<_>>());
+        for (f, x) in feats.iter().enumerate() {
             assert_eq!(many[f], w.moran_geary(x), "feature {f}");
         }
+    }
+
+    /// A feature with 0 at most cells, held dense and sparse (in the same block as dense ones).
+    fn sparse_pair(n: usize, f: usize) -> (FeatureColumn, FeatureColumn) {
+        let x: Vec<f64> =
+            (0..n).map(|i| if (i * (f + 5)) % 7 < 2 { (i % 13) as f64 * 0.37 + 0.5 } else { 0.0 }).collect();
+        let cells: Vec<u32> = (0..n as u32).filter(|&i| x[i as usize] != 0.0).collect();
+        let values = cells.iter().map(|&i| x[i as usize]).collect();
+        (FeatureColumn::Dense(x), FeatureColumn::Sparse { n, cells, values })
+    }
+
+    #[test]
+    fn sparse_features_give_the_same_bits_as_dense_ones() {
+        let w = AutocorrWeights::new(&path(60));
+        let (dense, sparse): (Vec<_>, Vec<_>) = (0..10).map(|f| sparse_pair(60, f)).unzip();
+        // Mixed blocks: sparse columns beside dense ones.
+        let mixed: Vec<&FeatureColumn> =
+            dense.iter().zip(&sparse).enumerate().map(|(f, (d, s))| if f % 2 == 0 { s } else { d }).collect();
+        let from_dense = w.moran_geary_many(&dense.iter().collect::<Vec<_>>());
+        assert_eq!(w.moran_geary_many(&sparse.iter().collect::<Vec<_>>()), from_dense);
+        assert_eq!(w.moran_geary_many(&mixed), from_dense);
+        assert!(from_dense.iter().all(|(i, c)| i.is_finite() && c.is_finite()));
+        // Permutations shuffle the dense values: the same p-values either way.
+        let a = w.test_many(&[&dense[3]], 49, 7, 0);
+        assert_eq!(w.test_many(&[&sparse[3]], 49, 7, 0), a);
+        assert_eq!(sparse[3].to_dense(), dense[3].to_dense());
+        // An all-zero sparse column is constant: NaN, as a dense one.
+        let zero = FeatureColumn::Sparse { n: 60, cells: vec![], values: vec![] };
+        assert!(w.moran_geary_many(&[&zero])[0].0.is_nan());
+    }
+
+    #[test]
+    fn select_keeps_the_rows_in_order() {
+        let (dense, sparse) = sparse_pair(40, 2);
+        let rows: Vec<u32> = (0..40).filter(|i| i % 3 != 1).collect();
+        let (d, s) = (dense.select(&rows), sparse.select(&rows));
+        assert_eq!(d.len(), rows.len());
+        assert_eq!(s.to_dense(), d.to_dense());
+        let FeatureColumn::Sparse { cells, .. } = &s else { panic!("sparse stays sparse") };
+        assert!(cells.windows(2).all(|p| p[0] < p[1]) && !cells.is_empty());
     }
 
     #[test]

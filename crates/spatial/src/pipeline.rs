@@ -3,7 +3,7 @@
 //! This is the only module that touches files; the algorithms live in the other modules. Every statistic
 //! is computed per sample (labels are shuffled, values standardised and areas measured within a sample).
 
-use crate::autocorr::{Autocorr, AutocorrWeights, Statistic};
+use crate::autocorr::{Autocorr, AutocorrWeights, FeatureColumn, Statistic};
 use crate::build::{
     build_graph, connected_components, is_every_row, radius_edge_estimate, sample_groups, subgraph, GraphKind,
 };
@@ -296,25 +296,46 @@ impl LogCell {
 }
 
 /// log1p of the counts of the dataset folder `dataset` times `scale` (see [`median_scale`]) for the genes
-/// `genes`: one dense column per gene, from one streamed pass over `counts.parquet`.
-pub fn log_normalised_columns(dataset: &Path, scale: &[f64], n_genes: usize, genes: &[usize]) -> Result<Vec<Vec<f64>>> {
+/// `genes`, from one streamed pass over `counts.parquet`: one column per gene, sparse (its non-zero
+/// values) unless more than two thirds of the cells have a count or the file lists a gene's cells out of
+/// order (then dense, a repeated entry keeping its last value).
+pub fn log_normalised_columns(
+    dataset: &Path,
+    scale: &[f64],
+    n_genes: usize,
+    genes: &[usize],
+) -> Result<Vec<FeatureColumn>> {
+    let n = scale.len();
     let mut col_of = vec![usize::MAX; n_genes];
     for (k, &g) in genes.iter().enumerate() {
         col_of[g] = k;
     }
-    // Zeroed allocations, not clones of one column: the pages are mapped as the pass writes them.
-    let mut out: Vec<Vec<f64>> = genes.iter().map(|_| vec![0.0; scale.len()]).collect();
+    let mut cols: Vec<(Vec<u32>, Vec<f64>, bool)> = genes.iter().map(|_| (Vec::new(), Vec::new(), true)).collect();
     let mut cell = LogCell::default();
-    stream_counts(dataset, scale.len(), n_genes, |b| {
+    stream_counts(dataset, n, n_genes, |b| {
         for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
             let c = col_of[g as usize];
             if c != usize::MAX {
-                out[c][i as usize] = cell.log1p(i, b.values.get(k), scale);
+                let (cells, values, increasing) = &mut cols[c];
+                *increasing &= cells.last().is_none_or(|&last| last < i);
+                cells.push(i);
+                values.push(cell.log1p(i, b.values.get(k), scale));
             }
         }
         Ok(())
     })?;
-    Ok(out)
+    Ok(cols
+        .into_iter()
+        .map(|(cells, values, increasing)| {
+            let dense = !increasing || cells.len() * 3 > n * 2;
+            let col = FeatureColumn::Sparse { n, cells, values };
+            if dense {
+                FeatureColumn::Dense(col.to_dense())
+            } else {
+                col
+            }
+        })
+        .collect())
 }
 
 /// Indices of the `n` genes with the largest variance of log1p(counts x `target` / cell total) (ties:
@@ -348,10 +369,10 @@ fn autocorrelation_features(
     cells: &CellTable,
     source: &Path,
     opts: &StatsOptions,
-) -> Result<Vec<(String, Vec<f64>)>> {
-    let mut features: Vec<(String, Vec<f64>)> = Vec::new();
+) -> Result<Vec<(String, FeatureColumn)>> {
+    let mut features: Vec<(String, FeatureColumn)> = Vec::new();
     for c in &opts.columns {
-        features.push((c.clone(), numeric_column(cells, c, source)?));
+        features.push((c.clone(), FeatureColumn::Dense(numeric_column(cells, c, source)?)));
     }
     if !opts.genes.is_empty() || opts.top_variable.is_some() {
         let genes = read_genes(dataset)?;
@@ -667,12 +688,12 @@ pub fn run_stats(
             let w = AutocorrWeights::new(sg);
             // A sample holding every cell in order (one-sample datasets) uses the columns as they are.
             let whole = is_every_row(rows, cells.len());
-            let xs: Vec<Vec<f64>>;
-            let refs: Vec<&[f64]> = if whole {
-                features.iter().map(|(_, x)| x.as_slice()).collect()
+            let xs: Vec<FeatureColumn>;
+            let refs: Vec<&FeatureColumn> = if whole {
+                features.iter().map(|(_, x)| x).collect()
             } else {
-                xs = features.iter().map(|(_, x)| rows.iter().map(|&r| x[r as usize]).collect()).collect();
-                xs.iter().map(|v| v.as_slice()).collect()
+                xs = features.iter().map(|(_, x)| x.select(rows)).collect();
+                xs.iter().collect()
             };
             let both = w.test_many(&refs, opts.autocorr_perms, opts.seed, 0);
             for (si, stat) in [Statistic::Moran, Statistic::Geary].into_iter().enumerate() {
