@@ -996,6 +996,28 @@ mod tests {
         assert_eq!(back.genes, d.genes);
         assert_eq!(back.counts, d.counts);
         assert_eq!(back.platform, "table");
+        // The integer columns of counts.parquet are delta-encoded; a float `count` column and the other
+        // files keep the defaults.
+        let encodings = |path: &Path| -> Vec<String> {
+            let f = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+            parquet::file::reader::FileReader::metadata(&f)
+                .row_group(0)
+                .columns()
+                .iter()
+                .map(|c| {
+                    let delta = c.encodings().any(|e| e == parquet::basic::Encoding::DELTA_BINARY_PACKED);
+                    format!("{}:{}", c.column_path().string(), if delta { "delta" } else { "other" })
+                })
+                .collect()
+        };
+        assert_eq!(encodings(&dir.join(COUNTS_FILE)), ["cell_index:delta", "gene_index:delta", "count:delta"]);
+        assert!(encodings(&dir.join(GENES_FILE)).iter().all(|e| e.ends_with(":other")));
+        let mut float = tiny();
+        float.counts = CsrCounts::from_triplets(2, 3, vec![(0, 0, 1.5), (1, 2, 5.0)], false).unwrap();
+        let dir = tmp.path().join("float");
+        float.write(&dir, &Provenance::new("test", serde_json::json!({}))).unwrap();
+        assert_eq!(encodings(&dir.join(COUNTS_FILE)), ["cell_index:delta", "gene_index:delta", "count:other"]);
+        assert_eq!(Dataset::read(&dir).unwrap().counts, float.counts);
     }
 
     #[test]

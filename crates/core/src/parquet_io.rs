@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, UInt32Type, 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowLeafColumn, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -28,6 +28,14 @@ pub const SCHEMA_VERSION_KEY: &str = "tmescope.schema_version";
 
 /// Rows per Parquet row group: bounded so readers can stream large files.
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
+
+/// Integer columns written with Parquet's `DELTA_BINARY_PACKED` encoding instead of a dictionary: the
+/// three columns of `counts.parquet` (a file with all three). Its `cell_index` is sorted and `gene_index` ascends within each cell,
+/// so their deltas pack into a few bits, and the small counts pack as well as their dictionary would. A
+/// dictionary costs a hash lookup per value; at a million cells (258 million entries) `ingest` spends
+/// about 1.5 s less CPU and writes a file 22% smaller, and readers decode it as fast (`docs/formats.md`).
+/// A float `count` column (non-integer values) keeps the default encoding.
+const DELTA_COLUMNS: [&str; 3] = ["cell_index", "gene_index", "count"];
 
 /// A Parquet file being written batch by batch.
 ///
@@ -50,7 +58,7 @@ impl ParquetSink {
             KeyValue::new(SCHEMA_VERSION_KEY.to_string(), crate::schema::SCHEMA_VERSION.to_string()),
         ];
         kv.extend(extra.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())));
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid zstd level")))
             // Cell ids are distinct within a sample, and so are nearly all edge ends and distances of a
             // graph: a dictionary would cost a hash per value and compress worse than plain pages (it
@@ -67,8 +75,16 @@ impl ParquetSink {
             .set_column_compression(ColumnPath::from("dst"), Compression::SNAPPY)
             .set_column_compression(ColumnPath::from("distance"), Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_key_value_metadata(Some(kv))
-            .build();
+            .set_key_value_metadata(Some(kv));
+        let counts_layout = DELTA_COLUMNS.iter().all(|name| schema.field_with_name(name).is_ok());
+        for name in DELTA_COLUMNS {
+            if counts_layout && schema.field_with_name(name).is_ok_and(|f| f.data_type().is_integer()) {
+                props = props
+                    .set_column_dictionary_enabled(ColumnPath::from(name), false)
+                    .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
+            }
+        }
+        let props = props.build();
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         // The high-level writer sets up the file (Parquet schema, embedded Arrow schema, properties); its
         // low-level parts then encode row groups column-parallel.
