@@ -30,11 +30,11 @@ pub const SCHEMA_VERSION_KEY: &str = "tmescope.schema_version";
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 
 /// Integer columns written with Parquet's `DELTA_BINARY_PACKED` encoding instead of a dictionary: the
-/// three columns of `counts.parquet` (a file with all three). Its `cell_index` is sorted and `gene_index` ascends within each cell,
-/// so their deltas pack into a few bits, and the small counts pack as well as their dictionary would. A
-/// dictionary costs a hash lookup per value; at a million cells (258 million entries) `ingest` spends
-/// about 1.5 s less CPU and writes a file 22% smaller, and readers decode it as fast (`docs/formats.md`).
-/// A float `count` column (non-integer values) keeps the default encoding.
+/// three columns of `counts.parquet` (in a file with all three). Its `cell_index` is sorted and `gene_index`
+/// ascends within each cell, so their deltas pack into a few bits, and the small counts pack as well as
+/// their dictionary would. A dictionary costs a hash lookup per value; at a million cells (258 million
+/// entries) `ingest` spends about 1.5 s less CPU and writes a file 22% smaller, and readers decode it as
+/// fast (`docs/formats.md`). A float `count` column (non-integer values) keeps the default encoding.
 const DELTA_COLUMNS: [&str; 3] = ["cell_index", "gene_index", "count"];
 
 /// A Parquet file being written batch by batch.
