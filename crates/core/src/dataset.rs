@@ -999,10 +999,7 @@ mod tests {
         // The integer columns of counts.parquet are delta-encoded; a float `count` column and the other
         // files keep the defaults.
         let encodings = |path: &Path| -> Vec<String> {
-            let f = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
-            parquet::file::reader::FileReader::metadata(&f)
-                .row_group(0)
-                .columns()
+            crate::parquet_io::first_row_group_columns(path)
                 .iter()
                 .map(|c| {
                     let delta = c.encodings().any(|e| e == parquet::basic::Encoding::DELTA_BINARY_PACKED);

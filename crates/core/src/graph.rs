@@ -283,10 +283,7 @@ mod tests {
         let built = cells(&["a", "b", "c"]);
         g.write(&p, &built, &serde_json::json!({"kind": "knn"}), &Provenance::new("graph", serde_json::json!({})))
             .unwrap();
-        let meta = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&p).unwrap()).unwrap();
-        let codecs: Vec<String> = parquet::file::reader::FileReader::metadata(&meta)
-            .row_group(0)
-            .columns()
+        let codecs: Vec<String> = crate::parquet_io::first_row_group_columns(&p)
             .iter()
             .map(|c| format!("{}:{}", c.column_path().string(), c.compression()))
             .collect();

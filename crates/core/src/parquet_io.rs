@@ -456,6 +456,15 @@ pub fn arc<A: Array + 'static>(a: A) -> ArrayRef {
     Arc::new(a)
 }
 
+/// The column chunks of the first row group of the Parquet file at `path` (their codecs and encodings), for
+/// tests of how a file is written.
+#[cfg(test)]
+pub(crate) fn first_row_group_columns(path: &Path) -> Vec<parquet::file::metadata::ColumnChunkMetaData> {
+    use parquet::file::reader::FileReader;
+    let f = parquet::file::reader::SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    f.metadata().row_group(0).columns().to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
