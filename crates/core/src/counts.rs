@@ -16,6 +16,19 @@ pub fn first_out_of_range(indices: &[u32], n: usize) -> Option<u32> {
     indices.iter().copied().find(|&i| i as usize >= n)
 }
 
+/// The row of each of the `entries` of a CSR matrix with row pointers `indptr` (`indptr[i]..indptr[i + 1]`
+/// are row `i`'s entries): the first column of its long form, for one slice of it at a time.
+pub fn entry_rows(indptr: &[u64], entries: std::ops::Range<usize>) -> Vec<u32> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut row = indptr.partition_point(|&p| p as usize <= entries.start).saturating_sub(1);
+    while out.len() < entries.len() {
+        let end = (indptr[row + 1] as usize).min(entries.end);
+        out.extend(std::iter::repeat_n(row as u32, end.saturating_sub(entries.start + out.len())));
+        row += 1;
+    }
+    out
+}
+
 /// The values of a [`CsrCounts`] matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CountValues {
@@ -394,6 +407,16 @@ mod tests {
         assert_eq!(first_out_of_range(&[], 0), None);
         assert_eq!(first_out_of_range(&[0, 2, 1], 3), None);
         assert_eq!(first_out_of_range(&[0, 7, 3, 9], 3), Some(7));
+    }
+
+    #[test]
+    fn entry_rows_of_any_slice() {
+        // Rows 0 and 3 are empty.
+        let indptr = [0, 0, 2, 3, 3, 6];
+        assert_eq!(entry_rows(&indptr, 0..6), vec![1, 1, 2, 4, 4, 4]);
+        assert_eq!(entry_rows(&indptr, 1..4), vec![1, 2, 4]);
+        assert_eq!(entry_rows(&indptr, 3..3), Vec::<u32>::new());
+        assert_eq!(entry_rows(&[0], 0..0), Vec::<u32>::new());
     }
 
     #[test]

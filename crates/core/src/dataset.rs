@@ -3,7 +3,7 @@
 //! See `docs/formats.md` for the exact schemas. A single-cell reference is the same folder with a
 //! `cell_type` column in `cells.parquet`.
 
-use crate::counts::{CountValues, CsrCounts};
+use crate::counts::{entry_rows, CountValues, CsrCounts};
 use crate::gene_stats::{GeneStats, GENE_STATS_KEY};
 use crate::output::OutputDir;
 use crate::parquet_io::{arc, ParquetSink, Table, ROW_GROUP_ROWS};
@@ -440,34 +440,17 @@ impl Dataset {
         let integer = m.values.is_integer();
         let schema = schema::counts_schema(integer);
         let mut sink = ParquetSink::create(path, schema.clone(), prov, kv)?;
-        // Cell index of every entry, produced chunk by chunk to keep memory bounded.
         let nnz = m.nnz();
-        let mut row = 0usize;
-        let mut start = 0usize;
-        while start < nnz || (nnz == 0 && start == 0) {
-            let end = (start + ROW_GROUP_ROWS).min(nnz);
-            let mut rows = Vec::with_capacity(end - start);
-            for k in start..end {
-                while m.indptr[row + 1] as usize <= k {
-                    row += 1;
-                }
-                rows.push(row as u32);
-            }
+        sink.write_row_groups(nnz.div_ceil(ROW_GROUP_ROWS), |g| {
+            let entries = g * ROW_GROUP_ROWS..((g + 1) * ROW_GROUP_ROWS).min(nnz);
             let vals: ArrayRef = match &m.values {
-                CountValues::U32(v) => arc(UInt32Array::from(v[start..end].to_vec())),
-                CountValues::F32(v) => arc(Float32Array::from(v[start..end].to_vec())),
+                CountValues::U32(v) => arc(UInt32Array::from(v[entries.clone()].to_vec())),
+                CountValues::F32(v) => arc(Float32Array::from(v[entries.clone()].to_vec())),
             };
-            let batch = RecordBatch::try_new(
-                schema.clone(),
-                vec![arc(UInt32Array::from(rows)), arc(UInt32Array::from(m.indices[start..end].to_vec())), vals],
-            )
-            .map_err(|e| Error::Internal(format!("counts table: {e}")))?;
-            sink.write(&batch)?;
-            if end == nnz {
-                break;
-            }
-            start = end;
-        }
+            let cells = arc(UInt32Array::from(entry_rows(&m.indptr, entries.clone())));
+            RecordBatch::try_new(schema.clone(), vec![cells, arc(UInt32Array::from(m.indices[entries].to_vec())), vals])
+                .map_err(|e| Error::Internal(format!("counts table: {e}")))
+        })?;
         sink.finish()
     }
 

@@ -3,7 +3,7 @@
 //! Nodes are the rows of a dataset's `cells.parquet` (0-based). The graph is built by the `graph` stage
 //! (crate `tmescope-spatial`) and read by the statistics, scoring and niche stages.
 
-use crate::counts::first_out_of_range;
+use crate::counts::{entry_rows, first_out_of_range};
 use crate::dataset::CellTable;
 use crate::parquet_io::{arc, batch_with_schema, ParquetSink, Table, ROW_GROUP_ROWS};
 use crate::provenance::Provenance;
@@ -138,9 +138,9 @@ impl NeighborGraph {
 
     /// Writes `edges.parquet` for the graph over `cells`: the sample of each source node per edge, and as
     /// metadata the graph description with `directed`, `n_nodes` and the [`cells_digest`] of `cells` (which
-    /// [`NeighborGraph::read`] checks). The rows are built and written one row group at a time, so the
-    /// memory beyond the graph stays bounded and no column outgrows Arrow's 32-bit string offsets, however
-    /// many edges there are.
+    /// [`NeighborGraph::read`] checks). The rows are built and encoded a few row groups at a time, in
+    /// parallel ([`ParquetSink::write_row_groups`]), so the memory beyond the graph stays bounded and no
+    /// column outgrows Arrow's 32-bit string offsets, however many edges there are.
     pub fn write(
         &self,
         path: &Path,
@@ -148,32 +148,27 @@ impl NeighborGraph {
         description: &serde_json::Value,
         prov: &Provenance,
     ) -> Result<()> {
-        let sample = &cells.sample;
-        let mut src = Vec::with_capacity(self.n_edges());
-        for i in 0..self.n {
-            src.extend(std::iter::repeat_n(i as u32, (self.indptr[i + 1] - self.indptr[i]) as usize));
-        }
         let mut desc = description.clone();
         desc["directed"] = serde_json::Value::Bool(self.directed);
         desc["n_nodes"] = serde_json::json!(self.n);
         desc[CELLS_DIGEST] = serde_json::json!(cells_digest(&cells.cell_id, &cells.sample));
         let schema = edges_schema();
         let mut sink = ParquetSink::create(path, schema.clone(), prov, &[(GRAPH_KEY.to_string(), desc.to_string())])?;
-        for start in (0..self.n_edges()).step_by(ROW_GROUP_ROWS) {
-            let rows = start..(start + ROW_GROUP_ROWS).min(self.n_edges());
-            let src = &src[rows.clone()];
-            let batch = batch_with_schema(
+        let m = self.n_edges();
+        sink.write_row_groups(m.div_ceil(ROW_GROUP_ROWS), |g| {
+            let rows = g * ROW_GROUP_ROWS..((g + 1) * ROW_GROUP_ROWS).min(m);
+            let src = entry_rows(&self.indptr, rows.clone());
+            batch_with_schema(
                 schema.clone(),
                 vec![
-                    arc(StringArray::from_iter_values(src.iter().map(|&s| sample[s as usize].as_str()))),
-                    arc(UInt32Array::from(src.to_vec())),
+                    arc(StringArray::from_iter_values(src.iter().map(|&s| cells.sample[s as usize].as_str()))),
+                    arc(UInt32Array::from(src)),
                     arc(UInt32Array::from(self.neighbors[rows.clone()].to_vec())),
                     arc(Float64Array::from(self.distances[rows.clone()].to_vec())),
                     arc(Float64Array::from(self.weights[rows].to_vec())),
                 ],
-            )?;
-            sink.write(&batch)?;
-        }
+            )
+        })?;
         sink.finish()
     }
 
@@ -283,14 +278,16 @@ mod tests {
         let built = cells(&["a", "b", "c"]);
         g.write(&p, &built, &serde_json::json!({"kind": "knn"}), &Provenance::new("graph", serde_json::json!({})))
             .unwrap();
-        let codecs: Vec<String> = crate::parquet_io::first_row_group_columns(&p)
-            .iter()
-            .map(|c| format!("{}:{}", c.column_path().string(), c.compression()))
-            .collect();
+        let columns = crate::parquet_io::first_row_group_columns(&p);
+        let codecs: Vec<String> =
+            columns.iter().map(|c| format!("{}:{}", c.column_path().string(), c.compression())).collect();
         assert_eq!(
             codecs,
             ["sample:ZSTD(ZstdLevel(1))", "src:SNAPPY", "dst:SNAPPY", "distance:SNAPPY", "weight:ZSTD(ZstdLevel(1))"]
         );
+        let delta: Vec<bool> =
+            columns.iter().map(|c| c.encodings().any(|e| e == parquet::basic::Encoding::DELTA_BINARY_PACKED)).collect();
+        assert_eq!(delta, [false, true, true, false, false]);
         let (back, desc) = NeighborGraph::read(&p, &built).unwrap();
         assert_eq!(back, g);
         assert_eq!(desc["kind"], "knn");
