@@ -499,15 +499,16 @@ impl Table {
 
     /// Column `name` as strings; nulls are an error.
     pub fn utf8(&self, name: &str) -> Result<Vec<String>> {
-        let v = self.utf8_opt(name)?;
-        if v.iter().any(|s| s.is_none()) {
+        let a = self.cast(name, &DataType::Utf8)?;
+        let a = a.as_string::<i32>();
+        if a.null_count() > 0 {
             return Err(Error::input(
                 &self.path,
                 format!("column `{name}`"),
                 "expected text in every row, found nulls",
             ));
         }
-        Ok(v.into_iter().map(|s| s.unwrap_or_default()).collect())
+        Ok((0..a.len()).map(|i| a.value(i).to_string()).collect())
     }
 
     /// Column `name` as optional strings.

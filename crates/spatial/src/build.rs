@@ -18,7 +18,7 @@
 //! cells of a sample (an input error otherwise): m cells at one position are m^2 edges.
 
 use crate::kdtree::PointTree;
-use crate::knn_grid::NearestNeighbors;
+use crate::knn_grid::{NearestNeighbors, PointGrid};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
@@ -85,15 +85,22 @@ impl GraphKind {
     }
 }
 
-/// The cells of each sample, in order of first appearance: `(sample name, row indices)`.
+/// The cells of each sample, in order of first appearance: `(sample name, row indices)`. A cell of the
+/// same sample as the cell before is placed without a hash lookup (a dataset's cells come sample by
+/// sample).
 pub fn sample_groups(sample: &[String]) -> Vec<(String, Vec<u32>)> {
     let mut order: Vec<(String, Vec<u32>)> = Vec::new();
     let mut index = std::collections::HashMap::new();
+    let mut last: Option<(&str, usize)> = None;
     for (i, s) in sample.iter().enumerate() {
-        let g = *index.entry(s.as_str()).or_insert_with(|| {
-            order.push((s.clone(), Vec::new()));
-            order.len() - 1
-        });
+        let g = match last {
+            Some((name, g)) if name == s => g,
+            _ => *index.entry(s.as_str()).or_insert_with(|| {
+                order.push((s.clone(), Vec::new()));
+                order.len() - 1
+            }),
+        };
+        last = Some((s, g));
         order[g].1.push(i as u32);
     }
     order
@@ -126,45 +133,74 @@ pub fn check_coordinates(x: &[f64], y: &[f64], cell_id: &[String], source: &Path
 /// out of memory.
 pub const MAX_CELLS_PER_POSITION: usize = 100;
 
-/// The points of one sample grouped by position.
+/// The points of one sample that share a position with another.
 struct PositionRuns {
-    /// Point indices sorted by position (its bit pattern, with -0.0 as 0.0), then by index.
-    order: Vec<u32>,
-    /// Runs of `order` at one position, as (representative = lowest index, start, end), in position order.
-    runs: Vec<(u32, u32, u32)>,
+    /// The indices of the points at each position that holds more than one (its bit pattern, with -0.0
+    /// as 0.0), ascending, ordered by their first (lowest) index. Empty when every position is distinct.
+    shared: Vec<Vec<u32>>,
+}
+
+/// The runs of equal positions, of two points or more, of `keyed` (`(position bits, index)`, sorted).
+fn shared_runs(keyed: &[(u128, u32)], out: &mut Vec<Vec<u32>>) {
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        if run.len() > 1 {
+            out.push(run.iter().map(|k| k.1).collect());
+        }
+    }
 }
 
 impl PositionRuns {
-    /// Groups `pts` by position. O(n log n): a parallel sort of the positions' bit patterns (the keys are
-    /// unique with the index, so the unstable sort gives one order for any thread count).
+    /// Groups `pts` by position. Equal positions fall in the same bucket of a grid of about one point per
+    /// bucket ([`PointGrid`]), so only each bucket's few points are sorted, in parallel, in linear time
+    /// overall; for point sets the grid declines (very uneven), one parallel sort of every position's bit
+    /// pattern. Either way the keys are unique with the index, so the result is one for any thread count.
     fn of(pts: &[[f64; 2]]) -> Self {
         // `+ 0.0` turns -0.0 into 0.0, so that equal positions have equal bits.
-        let bits = |v: f64| (v + 0.0).to_bits() as u128;
-        let mut keyed: Vec<(u128, u32)> =
-            pts.par_iter().enumerate().map(|(i, p)| (bits(p[0]) << 64 | bits(p[1]), i as u32)).collect();
-        keyed.par_sort_unstable();
-        let mut runs = Vec::new();
-        let mut start = 0;
-        for k in 1..=keyed.len() {
-            if k == keyed.len() || keyed[k].0 != keyed[start].0 {
-                runs.push((keyed[start].1, start as u32, k as u32));
-                start = k;
+        let key = |i: u32| {
+            let [x, y] = pts[i as usize];
+            ((x + 0.0).to_bits() as u128) << 64 | (y + 0.0).to_bits() as u128
+        };
+        let mut shared: Vec<Vec<u32>> = match PointGrid::new(pts, 2) {
+            Some(grid) => grid
+                .buckets()
+                .with_min_len(4096)
+                .fold(
+                    || (Vec::new(), Vec::new()),
+                    |(mut keyed, mut out), bucket| {
+                        if bucket.len() > 1 {
+                            keyed.clear();
+                            keyed.extend(bucket.iter().map(|&i| (key(i), i)));
+                            keyed.sort_unstable();
+                            shared_runs(&keyed, &mut out);
+                        }
+                        (keyed, out)
+                    },
+                )
+                .flat_map_iter(|(_, out)| out)
+                .collect(),
+            None => {
+                let mut keyed: Vec<(u128, u32)> = (0..pts.len() as u32).into_par_iter().map(|i| (key(i), i)).collect();
+                keyed.par_sort_unstable();
+                let mut out = Vec::new();
+                shared_runs(&keyed, &mut out);
+                out
             }
-        }
-        PositionRuns { order: keyed.into_iter().map(|k| k.1).collect(), runs }
+        };
+        shared.par_sort_unstable_by_key(|run| run[0]);
+        PositionRuns { shared }
     }
 
     /// An input error when a position holds more than [`MAX_CELLS_PER_POSITION`] points; `rows` maps the
     /// points to rows of the cells table (`cell_id`), `sample` and `source` name them.
     fn check(&self, pts: &[[f64; 2]], rows: &[u32], cell_id: &[String], sample: &str, source: &Path) -> Result<()> {
-        let Some(&(r, a, b)) = self.runs.iter().max_by_key(|run| (run.2 - run.1, std::cmp::Reverse(run.0))) else {
+        let Some(run) = self.shared.iter().max_by_key(|run| (run.len(), std::cmp::Reverse(run[0]))) else {
             return Ok(());
         };
-        let m = (b - a) as usize;
+        let (m, r) = (run.len(), run[0]);
         if m <= MAX_CELLS_PER_POSITION {
             return Ok(());
         }
-        let examples: Vec<String> = self.order[a as usize..a as usize + 3]
+        let examples: Vec<String> = run[..3]
             .iter()
             .map(|&i| format!("`{}`", cell_id.get(rows[i as usize] as usize).map(String::as_str).unwrap_or("?")))
             .collect();
@@ -356,6 +392,19 @@ fn delaunay_edges(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
         .collect())
 }
 
+/// A triangulation vertex: a distinct position and its index among them.
+struct Vertex {
+    at: spade::Point2<f64>,
+    v: u32,
+}
+
+impl spade::HasPosition for Vertex {
+    type Scalar = f64;
+    fn position(&self) -> spade::Point2<f64> {
+        self.at
+    }
+}
+
 /// Points per parallel task when rows are filled in chunks.
 const ROW_CHUNK: usize = 4096;
 
@@ -370,20 +419,42 @@ fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
     let n = pts.len();
     // One vertex per distinct position, represented by its lowest index; ordered by representative:
     // vertex `v` of the triangulation is `runs[v]`.
-    let PositionRuns { order, mut runs } = positions;
-    runs.par_sort_unstable_by_key(|run| run.0);
-    let shared = runs.len() < n;
+    // `runs[v]` = (representative, start, end): the points at vertex `v` are `order[start..end]`.
+    let shared = !positions.shared.is_empty();
+    let (order, runs) = if shared {
+        let mut first = vec![true; n];
+        for run in &positions.shared {
+            run[1..].iter().for_each(|&i| first[i as usize] = false);
+        }
+        let mut next = positions.shared.iter().peekable();
+        let (mut order, mut runs) = (Vec::with_capacity(n), Vec::new());
+        for i in (0..n as u32).filter(|&i| first[i as usize]) {
+            let start = order.len() as u32;
+            match next.next_if(|run| run[0] == i) {
+                Some(run) => order.extend_from_slice(run),
+                None => order.push(i),
+            }
+            runs.push((i, start, order.len() as u32));
+        }
+        (order, runs)
+    } else {
+        ((0..n as u32).collect(), (0..n as u32).map(|i| (i, i, i + 1)).collect::<Vec<_>>())
+    };
     let mut vertex_of = vec![0u32; n];
     for (v, &(_, a, b)) in runs.iter().enumerate() {
         for &i in &order[a as usize..b as usize] {
             vertex_of[i as usize] = v as u32;
         }
     }
-    let vertices: Vec<spade::Point2<f64>> =
-        runs.iter().map(|&(r, _, _)| spade::Point2::new(pts[r as usize][0], pts[r as usize][1])).collect();
-    // `bulk_load_stable` keeps the input order: vertex `v` is `vertices[v]`.
-    let tri = DelaunayTriangulation::<spade::Point2<f64>>::bulk_load_stable(vertices)
+    let vertices: Vec<Vertex> = runs
+        .iter()
+        .enumerate()
+        .map(|(v, &(r, _, _))| Vertex { at: spade::Point2::new(pts[r as usize][0], pts[r as usize][1]), v: v as u32 })
+        .collect();
+    // spade's faster bulk loader, which stores the vertices in its insertion order: each carries its index.
+    let tri = DelaunayTriangulation::<Vertex>::bulk_load(vertices)
         .map_err(|e| Error::Usage(format!("Delaunay triangulation failed: {e:?}")))?;
+    let id: Vec<u32> = tri.vertices().map(|h| h.data().v).collect();
     // The triangulation's edges as vertex adjacency lists (CSR over vertices, neighbours in edge-storage
     // order): one sequential pass over spade's edge storage, reading only each edge's two vertex indices.
     // Walking each vertex's edges in the triangulation instead (`out_edges`) jumps through the edge storage
@@ -393,7 +464,7 @@ fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
         .undirected_edges()
         .map(|e| {
             let [a, b] = e.vertices();
-            [a.fix().index() as u32, b.fix().index() as u32]
+            [id[a.fix().index()], id[b.fix().index()]]
         })
         .collect();
     drop(tri);
@@ -607,6 +678,26 @@ mod tests {
 
     fn ids(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("c{i}")).collect()
+    }
+
+    #[test]
+    fn shared_positions_by_the_grid_and_by_the_sort() {
+        // 2,000 points on 77 positions (0.0 and -0.0 alike), then 300 more at one of them: a bucket of
+        // more than 256 points, which the grid declines (the sort groups them).
+        let mut pts: Vec<[f64; 2]> =
+            (0..2000).map(|i| [(i * 37 % 11) as f64, if i % 3 == 0 { -0.0 } else { (i * 17 % 7) as f64 }]).collect();
+        for extra in [0, 300] {
+            pts.extend(std::iter::repeat_n([4.0, 0.0], extra));
+            assert_eq!(PointGrid::new(&pts, 2).is_some(), extra == 0);
+            let mut by_bits: std::collections::BTreeMap<(u64, u64), Vec<u32>> = Default::default();
+            for (i, p) in pts.iter().enumerate() {
+                by_bits.entry(((p[0] + 0.0).to_bits(), (p[1] + 0.0).to_bits())).or_default().push(i as u32);
+            }
+            let mut want: Vec<Vec<u32>> = by_bits.into_values().filter(|run| run.len() > 1).collect();
+            want.sort();
+            assert_eq!(PositionRuns::of(&pts).shared, want);
+        }
+        assert!(PositionRuns::of(&[[1.0, 2.0], [2.0, 1.0]]).shared.is_empty());
     }
 
     #[test]

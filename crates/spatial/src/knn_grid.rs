@@ -15,6 +15,7 @@
 //! hundreds of points in a very uneven section), and [`NearestNeighbors`] falls back to the tree.
 
 use crate::kdtree::PointTree;
+use rayon::prelude::*;
 
 /// Points bucketed by a uniform grid, bucket by bucket (coordinates copied in bucket order).
 pub struct PointGrid {
@@ -109,6 +110,12 @@ impl PointGrid {
             grid.ids[slot] = i as u32;
         }
         Some(grid)
+    }
+
+    /// The input indices of the points of each bucket, bucket by bucket (points at one position share a
+    /// bucket).
+    pub fn buckets(&self) -> impl IndexedParallelIterator<Item = &[u32]> + '_ {
+        (0..self.nx * self.ny).into_par_iter().map(|b| &self.ids[self.start[b] as usize..self.start[b + 1] as usize])
     }
 
     /// Column and row of the bucket holding `p` (clamped into the grid).

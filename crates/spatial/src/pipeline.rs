@@ -17,7 +17,7 @@ use crate::ripley::{bounding_box_area, ripley};
 use crate::stats::benjamini_hochberg;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, StringArray, UInt32Array, UInt64Array};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::Log1pScaled;
 use tmescope_core::dataset::{
@@ -91,32 +91,43 @@ pub fn run_graph(
     let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source, check_edges)?;
     let mut desc = kind.description();
     desc["coordinate_unit"] = serde_json::json!(unit);
-    // The components are found while the edges are encoded.
-    let (written, comp) =
-        rayon::join(|| g.write(&out.path(EDGES_FILE), &cells, &desc, prov), || connected_components(&g));
+    // The components are found and written while the edges are encoded.
+    let (written, components) = rayon::join(
+        || g.write(&out.path(EDGES_FILE), &cells, &desc, prov),
+        || write_components(&g, &cells, &out.path(files::COMPONENTS), prov),
+    );
     written?;
-    let n_components = comp.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
-    let mut size = vec![0u64; n_components];
-    comp.iter().for_each(|&c| size[c as usize] += 1);
-    let batch = batch_with_schema(
-        schema::components_schema(),
-        vec![
-            arc(StringArray::from_iter_values(&cells.cell_id)),
-            arc(StringArray::from_iter_values(&cells.sample)),
-            arc(UInt32Array::from(comp.clone())),
-            arc(UInt64Array::from_iter_values(comp.iter().map(|&c| size[c as usize]))),
-        ],
-    )?;
-    write_batch(&out.path(files::COMPONENTS), &batch, prov, &[])?;
+    let n_components = components?;
     let n_isolated = (0..g.n).filter(|&i| g.neighbors_of(i).is_empty()).count();
     Ok(GraphSummary {
         n_cells: g.n,
-        n_samples: cells.sample.iter().collect::<HashSet<_>>().len(),
+        n_samples: sample_groups(&cells.sample).len(),
         n_edges: g.n_edges(),
         n_components,
         n_isolated,
         mean_degree: g.n_edges() as f64 / g.n.max(1) as f64,
     })
+}
+
+/// Writes `components.parquet` for graph `g` over `cells` (the component of each cell and its size);
+/// returns the number of components.
+fn write_components(g: &NeighborGraph, cells: &CellTable, path: &Path, prov: &Provenance) -> Result<usize> {
+    let comp = connected_components(g);
+    let n_components = comp.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+    let mut size = vec![0u64; n_components];
+    comp.iter().for_each(|&c| size[c as usize] += 1);
+    let sizes = arc(UInt64Array::from_iter_values(comp.iter().map(|&c| size[c as usize])));
+    let batch = batch_with_schema(
+        schema::components_schema(),
+        vec![
+            arc(StringArray::from_iter_values(&cells.cell_id)),
+            arc(StringArray::from_iter_values(&cells.sample)),
+            arc(UInt32Array::from(comp)),
+            sizes,
+        ],
+    )?;
+    write_batch(path, &batch, prov, &[])?;
+    Ok(n_components)
 }
 
 /// Options of the `stats` stage.
