@@ -39,8 +39,10 @@ const DELTA_COLUMNS: [&str; 3] = ["cell_index", "gene_index", "count"];
 
 /// A Parquet file being written batch by batch.
 ///
-/// Rows are buffered up to [`ROW_GROUP_ROWS`]; each full row group is encoded with its columns in
-/// parallel (rayon), then appended in column order, so the bytes do not depend on the thread count.
+/// Rows given to [`ParquetSink::write`] are buffered up to [`ROW_GROUP_ROWS`]; each full row group is
+/// encoded with its columns in parallel (rayon), then appended in column order. Large tables whose row
+/// groups can be built from their index go through [`ParquetSink::write_row_groups`], which also builds and
+/// encodes several groups at once. Either way the bytes do not depend on the thread count.
 pub struct ParquetSink {
     encoder: RowGroupEncoder,
     writer: SerializedFileWriter<std::fs::File>,
