@@ -5,7 +5,7 @@
 //!   distance go to the lower row index. Searched on a uniform grid of buckets (`knn_grid`), about O(n k)
 //!   for a section's even density, or with a k-d tree (kiddo, O(n log n)) where the grid declines.
 //! - **radius**: every other cell with `d <= r`. O(n log n + edges).
-//! - **Delaunay**: the Delaunay triangulation (spade, `bulk_load_stable`), symmetric, with edges longer
+//! - **Delaunay**: the Delaunay triangulation (spade; large sections in strips triangulated in parallel, see `delaunay`), symmetric, with edges longer
 //!   than a percentile of all edge lengths removed (CellCharter prunes above the 99th percentile, Varrone
 //!   et al., Nat Genet 2024) so hull-boundary edges do not join distant tissue. O(n log n).
 //! - **grid** (Visium): kNN with `k` = 6 keeping edges `d < 1.3 * median kNN distance` (squidpy's
@@ -17,6 +17,7 @@
 //! it at distance 0 and gives them its neighbours. A position may hold at most [`MAX_CELLS_PER_POSITION`]
 //! cells of a sample (an input error otherwise): m cells at one position are m^2 edges.
 
+use crate::delaunay::triangulation_edges;
 use crate::kdtree::PointTree;
 use crate::knn_grid::{NearestNeighbors, PointGrid};
 use rayon::prelude::*;
@@ -392,19 +393,6 @@ fn delaunay_edges(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
         .collect())
 }
 
-/// A triangulation vertex: a distinct position and its index among them.
-struct Vertex {
-    at: spade::Point2<f64>,
-    v: u32,
-}
-
-impl spade::HasPosition for Vertex {
-    type Scalar = f64;
-    fn position(&self) -> spade::Point2<f64> {
-        self.at
-    }
-}
-
 /// Points per parallel task when rows are filled in chunks.
 const ROW_CHUNK: usize = 4096;
 
@@ -415,7 +403,6 @@ const ROW_CHUNK: usize = 4096;
 /// The rows are filled in parallel from the triangulation's vertex adjacency, in the same order for any
 /// thread count.
 fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f64) -> Result<NeighborGraph> {
-    use spade::{DelaunayTriangulation, Triangulation};
     let n = pts.len();
     // One vertex per distinct position, represented by its lowest index; ordered by representative:
     // vertex `v` of the triangulation is `runs[v]`.
@@ -446,28 +433,13 @@ fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
             vertex_of[i as usize] = v as u32;
         }
     }
-    let vertices: Vec<Vertex> = runs
-        .iter()
-        .enumerate()
-        .map(|(v, &(r, _, _))| Vertex { at: spade::Point2::new(pts[r as usize][0], pts[r as usize][1]), v: v as u32 })
-        .collect();
-    // spade's faster bulk loader, which stores the vertices in its insertion order: each carries its index.
-    let tri = DelaunayTriangulation::<Vertex>::bulk_load(vertices)
-        .map_err(|e| Error::Usage(format!("Delaunay triangulation failed: {e:?}")))?;
-    let id: Vec<u32> = tri.vertices().map(|h| h.data().v).collect();
-    // The triangulation's edges as vertex adjacency lists (CSR over vertices, neighbours in edge-storage
-    // order): one sequential pass over spade's edge storage, reading only each edge's two vertex indices.
-    // Walking each vertex's edges in the triangulation instead (`out_edges`) jumps through the edge storage
-    // in spade's insertion order, a cache miss per edge.
+    // The triangulation's edges as vertex adjacency lists (CSR over vertices).
     let nv = runs.len();
-    let ends: Vec<[u32; 2]> = tri
-        .undirected_edges()
-        .map(|e| {
-            let [a, b] = e.vertices();
-            [id[a.fix().index()], id[b.fix().index()]]
-        })
-        .collect();
-    drop(tri);
+    let ends = if shared {
+        triangulation_edges(&runs.iter().map(|&(r, _, _)| pts[r as usize]).collect::<Vec<_>>())?
+    } else {
+        triangulation_edges(pts)?
+    };
     let mut start = vec![0u64; nv + 1];
     for &[a, b] in &ends {
         start[a as usize + 1] += 1;

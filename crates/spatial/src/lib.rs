@@ -8,6 +8,7 @@
 //! - [`enrichment`]: neighbourhood enrichment (label permutations, seeded per permutation) and the
 //!   interaction matrix;
 //! - [`cooccurrence`]: squidpy's co-occurrence ratio by k-d tree range counting up to a maximum radius;
+//! - `delaunay` (private): the Delaunay triangulation's edges, large sections in strips on parallel threads;
 //! - [`autocorr`]: Moran's I and Geary's C with analytic variance, permutations and Benjamini-Hochberg;
 //! - [`hotspots`]: local Getis-Ord Gi* z-scores;
 //! - [`ripley`]: Ripley's K and L for one cell type with bounded memory;
@@ -37,6 +38,7 @@ pub mod autocorr;
 pub mod build;
 pub mod composition;
 pub mod cooccurrence;
+mod delaunay;
 pub mod enrichment;
 pub mod hotspots;
 pub mod kdtree;
