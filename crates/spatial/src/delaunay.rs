@@ -168,7 +168,7 @@ fn strip_edges(points: &[[f64; 2]], strips: usize) -> Result<Option<Vec<[u32; 2]
     xs.sort_unstable_by(f64::total_cmp);
     let mut cuts: Vec<f64> = (1..strips).map(|s| xs[s * xs.len() / strips]).collect();
     cuts.dedup();
-    let mut ids: Vec<Vec<u32>> = vec![Vec::with_capacity(n / strips + n / 16); cuts.len() + 1];
+    let mut ids: Vec<Vec<u32>> = (0..=cuts.len()).map(|_| Vec::with_capacity(n / strips + n / 16)).collect();
     for (i, p) in points.iter().enumerate() {
         ids[cuts.partition_point(|&c| c <= p[0])].push(i as u32);
     }
