@@ -5,9 +5,10 @@
 //!   distance go to the lower row index. Searched on a uniform grid of buckets (`knn_grid`), about O(n k)
 //!   for a section's even density, or with a k-d tree (kiddo, O(n log n)) where the grid declines.
 //! - **radius**: every other cell with `d <= r`. O(n log n + edges).
-//! - **Delaunay**: the Delaunay triangulation (spade; large sections in strips triangulated in parallel, see `delaunay`), symmetric, with edges longer
-//!   than a percentile of all edge lengths removed (CellCharter prunes above the 99th percentile, Varrone
-//!   et al., Nat Genet 2024) so hull-boundary edges do not join distant tissue. O(n log n).
+//! - **Delaunay**: the Delaunay triangulation (spade; large sections in strips triangulated in parallel,
+//!   see `delaunay`), symmetric, with edges longer than a percentile of all edge lengths removed
+//!   (CellCharter prunes above the 99th percentile, Varrone et al., Nat Genet 2024) so hull-boundary edges
+//!   do not join distant tissue. O(n log n).
 //! - **grid** (Visium): kNN with `k` = 6 keeping edges `d < 1.3 * median kNN distance` (squidpy's
 //!   `coord_type="grid"` rule); `rings > 1` adds ring 2, 3, ... by walking the ring-1 lattice, like squidpy's
 //!   powers of the adjacency matrix.
