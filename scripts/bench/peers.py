@@ -25,7 +25,10 @@ tmescope's times are whole commands (reading their Parquet inputs, writing Parqu
 are the calls on data already in memory. So that a whole command can be compared with a whole peer step,
 the section is also written once as an uncompressed `.h5ad` and the time of `anndata.read_h5ad` on it (the
 load every peer step starts from in a new session) is reported, with a second ratio, (peer + load) / tmescope,
-for the steps after ingest.
+for the steps after ingest. Conversely, where the command's computation is a step of its own (the graph
+builds and the neighbourhood enrichment), its time as `-v` prints it is compared with the peer's call: a
+third ratio, in memory on both sides. The other commands compute while they read (the counts are streamed),
+so they have no such step.
 
 Usage: peers.py --tmescope BIN --xenium XEN_DIR --truth TRUTH.parquet --work DIR --programs GMT
                 [--threads 2] [--doc docs/benchmarks.md]
@@ -46,8 +49,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
-def timed_ours(name, argv, work):
-    """Runs tmescope under /usr/bin/time -v; returns (wall, cpu, peak MB)."""
+def timed_ours(name, argv, work, in_memory=None):
+    """Runs tmescope (with -v) under /usr/bin/time -v; returns (wall, cpu, peak MB, in-memory seconds).
+
+    The in-memory seconds are those of the command's step named `in_memory` (a prefix of a step line that
+    `-v` prints, README.md): the computation on data already read, which is what the peer's
+    call does; None when not asked for.
+    """
     tf = work / f"time_{name}.txt"
     r = subprocess.run(["/usr/bin/time", "-v", "-o", str(tf), *argv], capture_output=True, text=True)
     if r.returncode != 0:
@@ -58,7 +66,14 @@ def timed_ours(name, argv, work):
     user = float(re.search(r"User time \(seconds\): (.*)", text).group(1))
     sys_ = float(re.search(r"System time \(seconds\): (.*)", text).group(1))
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (.*)", text).group(1)) // 1024
-    return wall, user + sys_, rss
+    mem = None
+    if in_memory:
+        steps = [(w, float(t)) for w, t in re.findall(r"INFO (.+): ([0-9.]+) s$", r.stderr, flags=re.M)]
+        found = [t for w, t in steps if w.startswith(in_memory)]
+        if not found:
+            sys.exit(f"tmescope {name}: no step `{in_memory}` in its -v output:\n{r.stderr}")
+        mem = sum(found)
+    return wall, user + sys_, rss, mem
 
 
 def timed_peer(fn):
@@ -95,15 +110,16 @@ def main():
     work = a.work
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    ours = [a.tmescope, "--threads", a.threads, "--quiet"]
+    ours = [a.tmescope, "--threads", a.threads, "-v"]
     rows = []
 
     def row(step, o, p, note=""):
         rows.append((step, o, p, note))
-        ow, oc, orss = o
+        ow, oc, orss, mem = o
         pw, pc = p if p else (float("nan"), float("nan"))
+        in_mem = f" (in memory {mem:.2f} s: {pw / mem:.1f}x)" if mem else ""
         print(f"{step:13s} tmescope {ow:8.2f} s (cpu {oc:7.1f}, {orss} MB)   peer {pw:8.2f} s (cpu {pc:7.1f})   "
-              f"ratio {pw / ow:6.1f}x {note}", flush=True)
+              f"ratio {pw / ow:6.1f}x{in_mem} {note}", flush=True)
 
     # ingest
     ds = work / "dataset"
@@ -144,13 +160,14 @@ def main():
 
     # kNN
     g = work / "knn"
-    o = timed_ours("knn", [*ours, "graph", str(lab), "-o", str(g), "--kind", "knn", "--k", "6"], work)
+    o = timed_ours("knn", [*ours, "graph", str(lab), "-o", str(g), "--kind", "knn", "--k", "6"], work,
+                   "graph: build the knn graph")
     _, pw, pc = timed_peer(lambda: sq.gr.spatial_neighbors(adata, coord_type="generic", n_neighs=6))
     row("knn", o, (pw, pc))
 
     # Delaunay
     o = timed_ours("delaunay", [*ours, "graph", str(lab), "-o", str(work / "delaunay"), "--kind", "delaunay",
-                                "--prune-percentile", "100"], work)
+                                "--prune-percentile", "100"], work, "graph: build the delaunay graph")
     bd = adata.copy()
     _, pw, pc = timed_peer(lambda: sq.gr.spatial_neighbors(bd, coord_type="generic", delaunay=True))
     del bd
@@ -158,7 +175,8 @@ def main():
 
     # Neighbourhood enrichment on the kNN graph (squidpy's graph is the kNN one computed above).
     o = timed_ours("enrichment", [*ours, "stats", str(lab), "--graph", str(g), "--labels", "cell_type", "--perms",
-                                  "1000", "--no-cooccurrence", "--seed", "1", "-o", str(work / "enrich")], work)
+                                  "1000", "--no-cooccurrence", "--seed", "1", "-o", str(work / "enrich")], work,
+                   "stats: neighbourhood enrichment")
     _, pw, pc = timed_peer(lambda: sq.gr.nhood_enrichment(adata, cluster_key="cell_type", n_perms=1000, seed=1,
                                                          show_progress_bar=False))
     row("enrichment", o, (pw, pc), "(1000 permutations)")
@@ -225,17 +243,19 @@ def main():
         "",
         f"Peer load (`anndata.read_h5ad` of the section, uncompressed): {load[0]:.2f} s wall, {load[1]:.1f} s CPU.",
         "",
-        "| step | tmescope wall (s) | tmescope CPU (s) | tmescope peak (MB) | peer wall (s) | peer CPU (s) | speed-up "
-        "| speed-up incl. peer load | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| step | tmescope wall (s) | tmescope CPU (s) | tmescope peak (MB) | tmescope in memory (s) | peer wall (s) "
+        "| peer CPU (s) | speed-up | speed-up incl. peer load | speed-up in memory | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for step, (ow, oc, orss), p, note in rows:
+    for step, (ow, oc, orss, mem), p, note in rows:
+        m = f"{mem:.2f}" if mem else "-"
         if p:
             with_load = "-" if step == "ingest" else f"{(p[0] + load[0]) / ow:.1f}x"
-            lines.append(f"| {step} | {ow:.2f} | {oc:.1f} | {orss} | {p[0]:.2f} | {p[1]:.1f} | {p[0] / ow:.1f}x "
-                         f"| {with_load} | {note} |")
+            m_ratio = f"{p[0] / mem:.1f}x" if mem else "-"
+            lines.append(f"| {step} | {ow:.2f} | {oc:.1f} | {orss} | {m} | {p[0]:.2f} | {p[1]:.1f} | {p[0] / ow:.1f}x "
+                         f"| {with_load} | {m_ratio} | {note} |")
         else:
-            lines.append(f"| {step} | {ow:.2f} | {oc:.1f} | {orss} | - | - | - | - | {note} |")
+            lines.append(f"| {step} | {ow:.2f} | {oc:.1f} | {orss} | {m} | - | - | - | - | - | {note} |")
     table = "\n".join(lines)
     print(table)
     if a.doc:

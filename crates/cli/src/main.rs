@@ -27,7 +27,7 @@ struct Cli {
     /// Print only errors.
     #[arg(short, long, global = true)]
     quiet: bool,
-    /// More detail (-v info about each step, -vv debug).
+    /// More detail: -v prints how long each step took (reading, each computation, writing); -vv debug.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]

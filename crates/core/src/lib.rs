@@ -12,6 +12,7 @@
 //! - [`output`], atomic output: files and folders are written under a temporary name and renamed when
 //!   complete, so an interrupted run never leaves something that looks finished;
 //! - [`error::Error`], the error type whose input variants name the file, the field and what was expected.
+//! - [`timing`], the step timings that `-v` prints.
 //! - [`seed`], the seed mix every random stream is derived with, and [`permute`], the generator and shuffle
 //!   of the permutation tests.
 //!
@@ -38,6 +39,7 @@ pub mod provenance;
 pub mod schema;
 pub mod seed;
 pub mod text;
+pub mod timing;
 
 pub use error::{Error, Result};
 

@@ -28,6 +28,7 @@ use tmescope_core::parquet_io::{arc, batch_with_schema, ParquetSink, Table};
 use tmescope_core::provenance::Provenance;
 use tmescope_core::schema::niche as schema;
 use tmescope_core::text::read_text_file;
+use tmescope_core::timing::timed;
 use tmescope_core::{Error, Result};
 use tmescope_spatial::hotspots::{z_to_p_q, GiStar};
 
@@ -176,8 +177,9 @@ pub fn run_score(
     p: &ScoreParams,
     prov: Provenance,
 ) -> Result<ScoreSummary> {
-    let (cells, _, _) = read_cell_positions(dataset)?;
-    let genes = read_genes(dataset)?;
+    let (cells, genes) = timed("score: read the cells and genes", || -> Result<_> {
+        Ok((read_cell_positions(dataset)?.0, read_genes(dataset)?))
+    })?;
     let n = cells.len();
     let rules = CompiledRules::load(p.rules.as_deref())?;
     let sets = load_programs(p.programs.as_deref(), p.replace_programs)?;
@@ -194,7 +196,10 @@ pub fn run_score(
     // are stored in genes.parquet, or take one more pass): memory stays proportional to cells x programs.
     let bins = match p.method {
         ScoreMethod::Scanpy => {
-            score::expression_bins(&gene_moments(dataset, n, genes.len(), p.target_sum)?.0, p.n_bins)
+            let moments = timed("score: gene means (a pass over the counts)", || {
+                gene_moments(dataset, n, genes.len(), p.target_sum)
+            })?;
+            score::expression_bins(&moments.0, p.n_bins)
         }
         ScoreMethod::Rank => vec![],
     };
@@ -228,22 +233,24 @@ pub fn run_score(
     // Each block of complete rows is scored in parallel (rows are independent), then stored in order; the
     // graph, used only after the scores, is read meanwhile.
     let (graph, scored) = rayon::join(
-        || graph.map(|g| read_graph(g, &cells)).transpose(),
+        || timed("score: read the graph", || graph.map(|g| read_graph(g, &cells)).transpose()),
         || {
-            stream_count_blocks(dataset, n, genes.len(), |b| {
-                let mut block = vec![0.0; b.len() * np];
-                block.par_chunks_mut(np.max(1)).enumerate().for_each(|(k, out)| {
-                    let (_, g, v) = b.row(k);
-                    scorer.score_row(g, v, score::cell_scale(v.iter().sum(), p.target_sum), out);
-                });
-                for (k, scores) in block.chunks_exact(np.max(1)).enumerate() {
-                    let (i, _, v) = b.row(k);
-                    any_count |= v.iter().sum::<f64>() > 0.0;
-                    for (col, x) in raw.iter_mut().zip(scores) {
-                        col[i] = *x;
+            timed("score: score the programs (a pass over the counts)", || {
+                stream_count_blocks(dataset, n, genes.len(), |b| {
+                    let mut block = vec![0.0; b.len() * np];
+                    block.par_chunks_mut(np.max(1)).enumerate().for_each(|(k, out)| {
+                        let (_, g, v) = b.row(k);
+                        scorer.score_row(g, v, score::cell_scale(v.iter().sum(), p.target_sum), out);
+                    });
+                    for (k, scores) in block.chunks_exact(np.max(1)).enumerate() {
+                        let (i, _, v) = b.row(k);
+                        any_count |= v.iter().sum::<f64>() > 0.0;
+                        for (col, x) in raw.iter_mut().zip(scores) {
+                            col[i] = *x;
+                        }
                     }
-                }
-                Ok(())
+                    Ok(())
+                })
             })
         },
     );
@@ -303,20 +310,24 @@ pub fn run_score(
         Ok((batch, hot))
     };
     // Each program's rows are computed while the previous program's are encoded.
-    let mut resistance_hot = None;
-    let mut pending: Option<RecordBatch> = None;
-    for (name, s) in names.iter().zip(raw) {
-        let (rows, written) =
-            rayon::join(|| program_rows(name, s), || pending.take().map_or(Ok(()), |b| sink.write(&b)));
-        written?;
-        let (batch, hot) = rows?;
-        resistance_hot = resistance_hot.or(hot);
-        pending = Some(batch);
-    }
-    if let Some(b) = pending {
-        sink.write(&b)?;
-    }
-    sink.finish()?;
+    let what = if gi_star.is_some() { "score: smooth, find hotspots and write" } else { "score: write" };
+    let resistance_hot = timed(what, || -> Result<_> {
+        let mut resistance_hot = None;
+        let mut pending: Option<RecordBatch> = None;
+        for (name, s) in names.iter().zip(raw) {
+            let (rows, written) =
+                rayon::join(|| program_rows(name, s), || pending.take().map_or(Ok(()), |b| sink.write(&b)));
+            written?;
+            let (batch, hot) = rows?;
+            resistance_hot = resistance_hot.or(hot);
+            pending = Some(batch);
+        }
+        if let Some(b) = pending {
+            sink.write(&b)?;
+        }
+        sink.finish()?;
+        Ok(resistance_hot)
+    })?;
     let (mut pn, mut gn, mut role) = (vec![], vec![], vec![]);
     for (pr, g) in progs.iter().zip(&genes_used) {
         for (list, r) in [(&g.signature, "signature"), (&g.control, "control")] {
@@ -710,21 +721,24 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     // Read everything; unify the cell types across samples so joint niches share features.
     let mut raw = Vec::new();
     let mut types: Vec<String> = Vec::new();
-    for input in inputs {
-        let (cells, _, _) = read_cells(&input.dataset)?;
-        let graph = read_graph(&input.graph, &cells)?;
-        let comp = read_composition(&cells, input, &p.labels)?;
-        for (_, t, _) in &comp {
-            if !types.contains(t) {
-                types.push(t.clone());
+    timed("niches: read the datasets, graphs, compositions and scores", || -> Result<()> {
+        for input in inputs {
+            let (cells, _, _) = read_cells(&input.dataset)?;
+            let graph = read_graph(&input.graph, &cells)?;
+            let comp = read_composition(&cells, input, &p.labels)?;
+            for (_, t, _) in &comp {
+                if !types.contains(t) {
+                    types.push(t.clone());
+                }
             }
+            let (programs, resistance) = match &input.scores {
+                Some(s) => read_scores(&cells, s)?,
+                None => (vec![], None),
+            };
+            raw.push((cells, graph, comp, programs, resistance));
         }
-        let (programs, resistance) = match &input.scores {
-            Some(s) => read_scores(&cells, s)?,
-            None => (vec![], None),
-        };
-        raw.push((cells, graph, comp, programs, resistance));
-    }
+        Ok(())
+    })?;
     types.sort();
     if types.is_empty() {
         return Err(Error::Usage(
@@ -938,7 +952,7 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
         };
         let what =
             if data.len() == 1 { format!("of sample `{}`", samples_per_input[0]) } else { "of all samples".into() };
-        let (labels, k, curve) = fit(&pooled, p.seed, &what)?;
+        let (labels, k, curve) = timed(&format!("niches: cluster the cells {what}"), || fit(&pooled, p.seed, &what))?;
         let labels = smooth(&pooled, labels, k, &data, &mut summary.smooth_hops);
         summary.k.push((k, curve));
         let mut start = 0;
@@ -950,7 +964,9 @@ pub fn run_niches(inputs: &[NicheInput], out: &Path, p: &NicheParams, prov: Prov
     } else {
         for (s, f) in feats_all.iter().enumerate() {
             let what = format!("of sample `{}`", samples_per_input[s]);
-            let (labels, k, curve) = fit(f, score::item_seed(p.seed, s as u64), &what)?;
+            let (labels, k, curve) = timed(&format!("niches: cluster the cells {what}"), || {
+                fit(f, score::item_seed(p.seed, s as u64), &what)
+            })?;
             let labels = smooth(f, labels, k, std::slice::from_ref(&data[s]), &mut summary.smooth_hops);
             summary.k.push((k, curve));
             niche_labels.push(labels);
@@ -1480,7 +1496,8 @@ pub fn run_communicate(
     for &gi in &local {
         keep[gi] = true;
     }
-    let (counts, totals) = read_counts_of(dataset, n, genes.len(), Some(&keep))?;
+    let (counts, totals) =
+        timed("communicate: read the pair genes' counts", || read_counts_of(dataset, n, genes.len(), Some(&keep)))?;
     let scale = score::normalisation_scale(&totals, p.target_sum);
     let mut lmap = vec![u32::MAX; genes.len()];
     for (k, &gi) in local.iter().enumerate() {
@@ -1498,15 +1515,17 @@ pub fn run_communicate(
         x.indptr.push(x.genes.len());
     }
     drop(counts);
-    let rows = communication::communicate(
-        &g,
-        &comp,
-        &niche,
-        n_niches,
-        &x,
-        &pairs,
-        CommParams { threshold: p.threshold, perms: p.perms, seed: p.seed },
-    );
+    let rows = timed("communicate: score the pairs and their permutations", || {
+        communication::communicate(
+            &g,
+            &comp,
+            &niche,
+            n_niches,
+            &x,
+            &pairs,
+            CommParams { threshold: p.threshold, perms: p.perms, seed: p.seed },
+        )
+    });
     let dir = OutputDir::create(out)?;
     let sample = cells.sample.first().cloned().unwrap_or_default();
     let cols: Vec<ArrayRef> = vec![

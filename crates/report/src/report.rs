@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tmescope_core::output::OutputDir;
 use tmescope_core::seed::{mix64, GOLDEN_GAMMA};
+use tmescope_core::timing::timed;
 use tmescope_core::{Error, Result};
 
 /// Options of the report.
@@ -119,7 +120,9 @@ pub fn render_report(run_dirs: &[PathBuf], out: &Path, opts: &ReportOptions) -> 
         return Err(Error::Usage("--max-points must be at least 1".into()));
     }
     let inputs = discover(run_dirs)?;
-    let samples: Vec<Sample> = inputs.samples.par_iter().map(|p| load_sample(p)).collect::<Result<_>>()?;
+    let samples: Vec<Sample> = timed("report: read the run folders", || {
+        inputs.samples.par_iter().map(|p| load_sample(p)).collect::<Result<_>>()
+    })?;
     let diffs: Vec<Differential> =
         inputs.compare.iter().map(|c| load_differential(&c.join("differential.parquet"))).collect::<Result<_>>()?;
     let compare_files: Vec<FileInfo> =
@@ -188,7 +191,9 @@ pub fn render_report(run_dirs: &[PathBuf], out: &Path, opts: &ReportOptions) -> 
     let outdir = OutputDir::create(out)?;
     let fig_dir = outdir.path("figures");
     std::fs::create_dir_all(&fig_dir).map_err(|e| Error::io(&fig_dir, e))?;
-    figures.par_iter().map(|f| render(f, &fig_dir)).collect::<Result<Vec<()>>>()?;
+    timed(&format!("report: draw {} figures", figures.len()), || {
+        figures.par_iter().map(|f| render(f, &fig_dir)).collect::<Result<Vec<()>>>()
+    })?;
 
     // Summary.
     let _ = write!(body, "<section id=\"summary\"><h2>Summary</h2><ul class=\"summary\">");

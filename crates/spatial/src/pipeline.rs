@@ -31,6 +31,7 @@ use tmescope_core::parquet_io::{
 };
 use tmescope_core::provenance::Provenance;
 use tmescope_core::schema::spatial as schema;
+use tmescope_core::timing::timed;
 use tmescope_core::{Error, Result};
 
 /// File names written by the stages.
@@ -83,19 +84,23 @@ pub fn run_graph(
     prov: &Provenance,
     check_edges: &dyn Fn(u64, usize) -> Result<()>,
 ) -> Result<GraphSummary> {
-    let (cells, _, unit) = read_cell_positions(dataset)?;
+    let (cells, _, unit) = timed("graph: read the cell positions", || read_cell_positions(dataset))?;
     let source = dataset.join(CELLS_FILE);
     if cells.is_empty() {
         return Err(Error::file(&source, "no cells: expected at least one row"));
     }
-    let g = build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source, check_edges)?;
     let mut desc = kind.description();
+    let what = format!("graph: build the {} graph", desc.get("kind").and_then(|k| k.as_str()).unwrap_or("?"));
+    let g =
+        timed(&what, || build_graph(&cells.x, &cells.y, &cells.sample, &cells.cell_id, kind, &source, check_edges))?;
     desc["coordinate_unit"] = serde_json::json!(unit);
     // The components are found and written while the edges are encoded.
-    let (written, components) = rayon::join(
-        || g.write(&out.path(EDGES_FILE), &cells, &desc, prov),
-        || write_components(&g, &cells, &out.path(files::COMPONENTS), prov),
-    );
+    let (written, components) = timed("graph: write the edges and components", || {
+        rayon::join(
+            || g.write(&out.path(EDGES_FILE), &cells, &desc, prov),
+            || write_components(&g, &cells, &out.path(files::COMPONENTS), prov),
+        )
+    });
     written?;
     let n_components = components?;
     let n_isolated = (0..g.n).filter(|&i| g.neighbors_of(i).is_empty()).count();
@@ -431,14 +436,16 @@ pub fn run_stats(
     prov: &Provenance,
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> Result<StatsSummary> {
-    let (cells, _, _) = read_cells(dataset)?;
+    let (cells, _, _) = timed("stats: read the cells", || read_cells(dataset))?;
     let source = dataset.join(CELLS_FILE);
     let edges_path = if graph_dir.is_file() { graph_dir.to_path_buf() } else { graph_dir.join(EDGES_FILE) };
     // The autocorrelation features (a pass over the counts) are read while the graph is.
-    let (graph, features) = rayon::join(
-        || NeighborGraph::read(&edges_path, &cells),
-        || autocorrelation_features(dataset, &cells, &source, opts),
-    );
+    let (graph, features) = timed("stats: read the graph and the autocorrelation features", || {
+        rayon::join(
+            || NeighborGraph::read(&edges_path, &cells),
+            || autocorrelation_features(dataset, &cells, &source, opts),
+        )
+    });
     let (graph, desc) = graph?;
     let features = features?;
     let mut summary = StatsSummary::default();
@@ -491,20 +498,26 @@ pub fn run_stats(
         let total_perms = (opts.perms * groups.len()) as u64;
         let done = std::sync::atomic::AtomicU64::new(0);
         let (written, enrichments) = rayon::join(
-            || write_neighborhoods(&graph, &cells, lab, proportions.as_ref(), opts.hops, out, prov),
             || {
-                groups
-                    .iter()
-                    .zip(&subgraphs)
-                    .map(|((_, rows), sg)| {
-                        let codes: Vec<u32> = rows.iter().map(|&r| lab.codes[r as usize]).collect();
-                        let tick = || {
-                            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                            progress("enrichment", d, total_perms);
-                        };
-                        nhood_enrichment(sg, &codes, t, opts.perms, opts.seed, &tick)
-                    })
-                    .collect::<Vec<_>>()
+                timed("stats: write the neighbourhood compositions", || {
+                    write_neighborhoods(&graph, &cells, lab, proportions.as_ref(), opts.hops, out, prov)
+                })
+            },
+            || {
+                timed("stats: neighbourhood enrichment", || {
+                    groups
+                        .iter()
+                        .zip(&subgraphs)
+                        .map(|((_, rows), sg)| {
+                            let codes: Vec<u32> = rows.iter().map(|&r| lab.codes[r as usize]).collect();
+                            let tick = || {
+                                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                                progress("enrichment", d, total_perms);
+                            };
+                            nhood_enrichment(sg, &codes, t, opts.perms, opts.seed, &tick)
+                        })
+                        .collect::<Vec<_>>()
+                })
             },
         );
         written?;
@@ -592,7 +605,8 @@ pub fn run_stats(
                 let codes: Vec<u32> = rows.iter().map(|&r| lab.codes[r as usize]).collect();
                 let radii = radii_for(opts, &pts)?;
                 progress("co-occurrence", 0, 1);
-                let co = co_occurrence(&pts, &codes, t, &radii);
+                let co =
+                    timed(&format!("stats: co-occurrence of sample {name}"), || co_occurrence(&pts, &codes, t, &radii));
                 for (ri, &rad) in radii.iter().enumerate() {
                     for c in 0..t {
                         for i in 0..t {
@@ -650,7 +664,8 @@ pub fn run_stats(
                         .filter(|&&r| lab.codes[r as usize] as usize == code)
                         .map(|&r| [cells.x[r as usize], cells.y[r as usize]])
                         .collect();
-                    let rp = ripley(&pts, area, &radii);
+                    let rp =
+                        timed(&format!("stats: Ripley's L of {ty} in sample {name}"), || ripley(&pts, area, &radii));
                     for k in 0..radii.len() {
                         s_.push(name.clone());
                         t_.push(ty.clone());
@@ -706,7 +721,9 @@ pub fn run_stats(
                 xs = features.iter().map(|(_, x)| x.select(rows)).collect();
                 xs.iter().collect()
             };
-            let both = w.test_many(&refs, opts.autocorr_perms, opts.seed, 0);
+            let both = timed(&format!("stats: Moran's I and Geary's C in sample {name}"), || {
+                w.test_many(&refs, opts.autocorr_perms, opts.seed, 0)
+            });
             for (si, stat) in [Statistic::Moran, Statistic::Geary].into_iter().enumerate() {
                 let res: Vec<&Autocorr> = both.iter().map(|b| &b[si]).collect();
                 let p: Vec<f64> = res.iter().map(|r| r.p).collect();

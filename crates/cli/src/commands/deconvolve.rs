@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use tmescope_core::dataset::Dataset;
 use tmescope_core::output::OutputDir;
 use tmescope_core::provenance::Provenance;
+use tmescope_core::timing::timed;
 use tmescope_core::Error;
 use tmescope_deconv::likelihood::TableCache;
 use tmescope_deconv::{GeneKey, Method, Mode, Params};
@@ -146,19 +147,22 @@ impl Args {
 pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
     let params = args.params()?;
     let spin = ctx.spinner("reading data");
-    let spatial = Dataset::read(&args.spatial)?;
-    let reference = Dataset::read(&args.reference)?;
+    let spatial = timed("deconvolve: read the spatial dataset", || Dataset::read(&args.spatial))?;
+    let reference = timed("deconvolve: read the reference", || Dataset::read(&args.reference))?;
     spin.finish_and_clear();
-    let prepared = tmescope_deconv::prepare_reference(&reference, &args.reference, &params)?;
+    let prepared = timed("deconvolve: prepare the reference profiles", || {
+        tmescope_deconv::prepare_reference(&reference, &args.reference, &params)
+    })?;
     let mut cache = match &args.likelihood_cache {
         Some(p) => TableCache::load(p)?,
         None => TableCache::new(),
     };
     let pb = ctx.progress(spatial.cells.len() as u64, "deconvolving");
-    let result =
+    let result = timed("deconvolve: fit the spots", || {
         tmescope_deconv::deconvolve(&spatial, &args.spatial, &prepared, &reference.genes, &params, &mut cache, &|n| {
             pb.inc(n)
-        })?;
+        })
+    })?;
     pb.finish_and_clear();
     if let Some(p) = &args.likelihood_cache {
         if cache.computed > 0 {
@@ -194,7 +198,7 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
         prov.notes.push(format!("{} spots not fitted (reasons in deconvolution_qc.parquet)", dropped.len()));
     }
     let out = OutputDir::create(&args.output)?;
-    tmescope_deconv::output::write(&out, &result, &spatial.cells, &prov)?;
+    timed("deconvolve: write", || tmescope_deconv::output::write(&out, &result, &spatial.cells, &prov))?;
     let path = out.commit()?;
 
     let mode = format!("{:?}", result.mode).to_lowercase();

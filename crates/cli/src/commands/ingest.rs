@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use tmescope_core::dataset::{Column, Dataset};
 use tmescope_core::output::OutputDir;
 use tmescope_core::provenance::Provenance;
+use tmescope_core::timing::timed;
 use tmescope_core::Error;
 use tmescope_io::detect::{self, Format};
 use tmescope_io::ReadOptions;
@@ -221,13 +222,14 @@ pub fn run(args: &Args, ctx: &Context) -> anyhow::Result<()> {
     };
     let meta = parse_meta(&args.meta)?;
     let opts = args.read_options(&sample);
-    let (mut ds, fmt) = read_one(&input, &format, &opts, ctx)?;
+    let (mut ds, fmt) = timed("ingest: read the input", || read_one(&input, &format, &opts, ctx))?;
     add_metadata(&mut ds, &meta, "--meta")?;
     let mut inputs: Vec<&Path> = vec![&input];
     inputs.extend(args.coords.as_deref());
     inputs.extend(args.obs.as_deref());
     let prov = provenance(args.parameters(&sample, fmt, &meta), &inputs)?;
-    ds.write(&args.output, &prov).with_context(|| format!("writing {}", args.output.display()))?;
+    timed("ingest: write the dataset", || ds.write(&args.output, &prov))
+        .with_context(|| format!("writing {}", args.output.display()))?;
     summary(ctx, &ds, fmt, &input, &args.output);
     Ok(())
 }

@@ -105,6 +105,31 @@ fn graph_and_stats_end_to_end() {
 }
 
 #[test]
+fn verbose_prints_how_long_each_step_took() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = dataset(tmp.path(), 64, |_| {});
+    let g = tmp.path().join("g");
+    let out = tmescope(["-v", "graph", ds.to_str().unwrap(), "-o", g.to_str().unwrap(), "--kind", "delaunay"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let steps: Vec<(&str, f64)> = err
+        .lines()
+        .filter_map(|l| l.split_once(" INFO ")?.1.rsplit_once(": "))
+        .map(|(what, t)| (what, t.trim_end_matches(" s").parse::<f64>().expect("seconds")))
+        .collect();
+    let names: Vec<&str> = steps.iter().map(|s| s.0).collect();
+    assert_eq!(
+        names,
+        ["graph: read the cell positions", "graph: build the delaunay graph", "graph: write the edges and components"],
+        "{err}"
+    );
+    assert!(steps.iter().all(|s| s.1 >= 0.0));
+    // Without -v, no step lines.
+    let quiet = tmescope(["graph", ds.to_str().unwrap(), "-o", g.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("INFO"));
+}
+
+#[test]
 fn results_do_not_depend_on_the_thread_count() {
     let tmp = tempfile::tempdir().unwrap();
     let ds = dataset(tmp.path(), 64, |_| {});
