@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import scanpy as sc
 import scipy.sparse as sp
 import squidpy as sq
+import squidpy_graphs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -96,12 +97,12 @@ def compare_case(name, adata, folder, tm, labels, genes, columns, radii, out):
     res = {"case": name, "n_cells": int(adata.n_obs)}
     # Graphs.
     run([tm, "graph", folder, "-o", out / f"{name}_knn", "--kind", "knn", "--k", "6"])
-    sq.gr.spatial_neighbors(adata, coord_type="generic", n_neighs=6)
+    squidpy_graphs.knn(adata, 6)
     ours, theirs = our_edges(out / f"{name}_knn"), squidpy_edges(adata)
     res["knn_edges"] = {"tmescope": len(ours), "squidpy": len(theirs), "only_tmescope": len(ours - theirs), "only_squidpy": len(theirs - ours)}
     knn_conn = adata.obsp["spatial_connectivities"].copy()
     run([tm, "graph", folder, "-o", out / f"{name}_delaunay", "--kind", "delaunay", "--prune-percentile", "100"])
-    sq.gr.spatial_neighbors(adata, coord_type="generic", delaunay=True)
+    squidpy_graphs.delaunay(adata)
     ours_d, theirs_d = our_edges(out / f"{name}_delaunay"), squidpy_edges(adata)
     res["delaunay_edges"] = {"tmescope": len(ours_d), "squidpy": len(theirs_d), "only_tmescope": len(ours_d - theirs_d), "only_squidpy": len(theirs_d - ours_d)}
     # Statistics on the kNN graph.

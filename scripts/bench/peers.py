@@ -9,8 +9,8 @@ For each step both tools do the same work on the same data, one after the other:
 | step | tmescope | peer |
 |---|---|---|
 | ingest | `tmescope ingest` of the Xenium folder | `scanpy.read_10x_h5` + `cells.parquet` coordinates |
-| knn | `graph --kind knn --k 6` | `squidpy.gr.spatial_neighbors(coord_type="generic", n_neighs=6)` |
-| delaunay | `graph --kind delaunay --prune-percentile 100` | `spatial_neighbors(delaunay=True)` |
+| knn | `graph --kind knn --k 6` | `squidpy.gr.spatial_neighbors_knn(n_neighs=6)` (`scripts/squidpy_graphs.py`) |
+| delaunay | `graph --kind delaunay --prune-percentile 100` | `squidpy.gr.spatial_neighbors_delaunay()` |
 | enrichment | `stats --labels cell_type --perms 1000 --no-cooccurrence` | `squidpy.gr.nhood_enrichment(n_perms=1000)` |
 | moran | `stats --perms 0 --no-cooccurrence --top-variable 100` on the dataset without labels | normalize_total + log1p + 100 most variable genes + `spatial_autocorr(mode="moran")` |
 | cooccurrence | `stats --perms 0 --max-radius 200 --radii 20` | `squidpy.gr.co_occurrence(interval=21 radii to 200)`; only up to PEER_COOC_MAX cells (default 20,000): squidpy is quadratic |
@@ -107,6 +107,9 @@ def main():
     import scanpy as sc
     import squidpy as sq
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import squidpy_graphs
+
     work = a.work
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -162,14 +165,14 @@ def main():
     g = work / "knn"
     o = timed_ours("knn", [*ours, "graph", str(lab), "-o", str(g), "--kind", "knn", "--k", "6"], work,
                    "graph: build the knn graph")
-    _, pw, pc = timed_peer(lambda: sq.gr.spatial_neighbors(adata, coord_type="generic", n_neighs=6))
+    _, pw, pc = timed_peer(lambda: squidpy_graphs.knn(adata, 6))
     row("knn", o, (pw, pc))
 
     # Delaunay
     o = timed_ours("delaunay", [*ours, "graph", str(lab), "-o", str(work / "delaunay"), "--kind", "delaunay",
                                 "--prune-percentile", "100"], work, "graph: build the delaunay graph")
     bd = adata.copy()
-    _, pw, pc = timed_peer(lambda: sq.gr.spatial_neighbors(bd, coord_type="generic", delaunay=True))
+    _, pw, pc = timed_peer(lambda: squidpy_graphs.delaunay(bd))
     del bd
     row("delaunay", o, (pw, pc))
 
