@@ -90,14 +90,15 @@ def raw_files(wildcards):
 
 
 def step_command(stage):
-    """Params function: the step's shell command (the same argv `tmescope run` spawns, plus --threads)."""
+    """Params function: the step's shell command (the same argv `tmescope run` spawns: -v, so that the log
+    also says how long each step of the stage took, the argv, then --threads)."""
 
     def command(wildcards, output, threads):
         s = step(stage, wildcards)
         if s["argv"] is None:
             # format = dataset: the already-ingested folder is copied as is, like `tmescope run` does.
             return shlex.join(["cp", "-r", s["copy_from"], output[0]])
-        return shlex.join([TMESCOPE] + s["argv"] + ["--threads", str(threads)])
+        return shlex.join([TMESCOPE, "-v"] + s["argv"] + ["--threads", str(threads)])
 
     return command
 

@@ -55,7 +55,8 @@ impl Outcome {
 
 /// Why a child stage failed: its exit code and the error lines it printed.
 fn stage_error(step: &Step, code: Option<i32>, stderr: &str, log: &Path) -> anyhow::Error {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    // The error is at the end of stderr; the step timings (-v) before it are left to the log.
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty() && !l.contains(" INFO ")).collect();
     let tail = lines[lines.len().saturating_sub(12)..].join("\n  ");
     let message = format!(
         "stage `{}` failed (exit code {}): \n  {}\n  (full log: {})",
@@ -192,7 +193,8 @@ fn execute(plan: &Plan, program: &Path, step: &Step, log: &Path) -> anyhow::Resu
         }
         Action::Command(argv) => {
             let mut cmd = std::process::Command::new(program);
-            cmd.args(argv);
+            // -v: the log also says how long each step of the stage took.
+            cmd.arg("-v").args(argv);
             if plan.threads > 0 {
                 cmd.args(["--threads", &plan.threads.to_string()]);
             }

@@ -107,6 +107,9 @@ fn run_twice_redoes_nothing_the_second_time() {
     if implemented("graph") {
         assert!(stderr.contains("[3/9] graph s1 ... done"), "{stderr}");
         assert!(out.join("s1/graph/edges.parquet").is_file());
+        // Each stage's log says how long its steps took.
+        let log = std::fs::read_to_string(out.join("logs/graph-s1.log")).unwrap();
+        assert!(log.contains("INFO graph: build the knn graph: "), "{log}");
     } else {
         assert!(stderr.contains("graph s1 ... skipped (`tmescope graph` is not implemented"), "{stderr}");
     }
@@ -168,6 +171,7 @@ fn failing_stage_stops_with_its_error_and_leaves_no_finished_output() {
     if implemented("graph") {
         let err = fails_with(["run", "--config", c], &["stage `graph s2` failed (exit code 2)", "cells.parquet"]);
         assert!(err.contains("logs/graph-s2.log"), "{err}");
+        assert!(!err.contains(" INFO "), "the step timings stay in the log:\n{err}");
         assert!(!out.join("s2/graph").exists(), "a failed stage must leave no output folder");
         // The partial folder of the failed stage is gone too.
         let leftovers: Vec<_> = std::fs::read_dir(out.join("s2"))
