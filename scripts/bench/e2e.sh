@@ -27,13 +27,15 @@ venv="$repo/scripts/.venv"
 bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
 [ -n "${TMESCOPE_BIN:-}" ] || (cd "$repo" && cargo build --release --locked -p tmescope-cli --quiet)
 "$bin" --version
+build="release build"
+case "$bin" in */debug/*) build="debug build (times not comparable)" ;; esac
 
 # timed NAME CMD...: runs CMD under /usr/bin/time -v, appends "NAME wall cpu rss status" to $rows.
 timed() {
   local name="$1"; shift
   local tf="$run/time_$name.txt" status=ok
   if ! /usr/bin/time -v -o "$tf" "$bin" --threads "$threads" "$@" > "$run/log_$name.txt" 2>&1; then
-    status=failed
+    status=failed; failed=$((failed + 1))
     tail -5 "$run/log_$name.txt" >&2
   fi
   local wall cpu rss
@@ -44,6 +46,7 @@ timed() {
   printf '  %-12s wall %8.1f s  cpu %8.1f s  peak %6s MB  %s\n' "$name" "$wall" "$cpu" "$rss" "$status"
 }
 
+failed=0
 for n in "${sizes[@]}"; do
   echo "== $n cells, $genes_total genes, reference $ref_cells cells, $threads threads"
   sim="$work/sim_$n"; xen="$work/xenium_$n"; run="$work/run_$n"
@@ -66,7 +69,7 @@ for n in "${sizes[@]}"; do
 
   table="$run/table.md"
   {
-    echo "Simulated Xenium-like section: $n cells x $genes_total genes, $nnz non-zeros ($(( nnz / n )) per cell), reference of $ref_cells cells; $threads threads; release build; $(date -u +%Y-%m-%d)."
+    echo "Simulated Xenium-like section: $n cells x $genes_total genes, $nnz non-zeros ($(( nnz / n )) per cell), reference of $ref_cells cells; $threads threads; $build; $(date -u +%Y-%m-%d)."
     echo
     echo "| stage | wall (s) | CPU (s) | peak memory (MB) | status |"
     echo "|---|---|---|---|---|"
@@ -90,3 +93,7 @@ EOF
   fi
   [ "${KEEP:-0}" = 1 ] || rm -rf "$run"
 done
+if [ "$failed" -gt 0 ]; then
+  echo "e2e: $failed stage run(s) failed (the end of each failed log is printed above; KEEP=1 keeps them)" >&2
+  exit 1
+fi
