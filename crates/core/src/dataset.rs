@@ -489,7 +489,15 @@ pub fn read_cells(dir: &Path) -> Result<(CellTable, String, String)> {
 /// when present), without decoding the other columns: `extra` is empty. For stages that need no other
 /// column (graph, score).
 pub fn read_cell_positions(dir: &Path) -> Result<(CellTable, String, String)> {
-    cell_table(Table::read_columns(&require_file(dir, CELLS_FILE)?, &["cell_id", "sample", "x", "y", "z"])?)
+    read_cells_with(dir, &[])
+}
+
+/// Reads the ids, samples and positions of `cells.parquet`, as [`read_cell_positions`] does, and of its
+/// other columns only those named in `columns` that it has (into `extra`), without decoding the rest.
+pub fn read_cells_with(dir: &Path, columns: &[&str]) -> Result<(CellTable, String, String)> {
+    let mut names = vec!["cell_id", "sample", "x", "y", "z"];
+    names.extend(columns);
+    cell_table(Table::read_columns(&require_file(dir, CELLS_FILE)?, &names)?)
 }
 
 fn cell_table(t: Table) -> Result<(CellTable, String, String)> {

@@ -5,11 +5,12 @@
 
 use crate::counts::{entry_rows, first_out_of_range};
 use crate::dataset::CellTable;
-use crate::parquet_io::{arc, batch_with_schema, ParquetSink, Table, ROW_GROUP_ROWS};
+use crate::parquet_io::{arc, batch_with_schema, file_footer, ParquetSink, Table, ROW_GROUP_ROWS};
 use crate::provenance::Provenance;
 use crate::schema::spatial::edges_schema;
 use crate::{Error, Result};
 use arrow::array::{Float64Array, StringArray, UInt32Array};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -49,6 +50,35 @@ fn cells_digest(cell_id: &[String], sample: &[String]) -> String {
         h.update([0x1e]);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `m` weights of 1 (an unweighted graph's), written on the rayon pool: the pages of a large vector are
+/// then touched by every thread instead of one.
+pub fn unit_weights(m: usize) -> Vec<f64> {
+    let mut w = Vec::new();
+    w.par_extend(rayon::iter::repeat_n(1.0, m));
+    w
+}
+
+/// The row pointers of edges `(src[k], dst[k])` over `n` nodes (every index below `n`) when they are
+/// sorted by source, then destination, without a repeated pair: the CSR order [`NeighborGraph::from_edges`]
+/// would give them. `None` otherwise. The order is checked in parallel.
+fn sorted_row_pointers(n: usize, src: &[u32], dst: &[u32]) -> Option<Vec<u64>> {
+    let in_order =
+        src.par_windows(2).zip(dst.par_windows(2)).all(|(s, d)| s[0] < s[1] || (s[0] == s[1] && d[0] < d[1]));
+    if !in_order {
+        return None;
+    }
+    let mut indptr = Vec::with_capacity(n + 1);
+    indptr.push(0);
+    for (k, &s) in src.iter().enumerate() {
+        // Rows up to `s` end before edge `k`.
+        while indptr.len() <= s as usize {
+            indptr.push(k as u64);
+        }
+    }
+    indptr.resize(n + 1, src.len() as u64);
+    Some(indptr)
 }
 
 impl NeighborGraph {
@@ -177,10 +207,9 @@ impl NeighborGraph {
     /// holds the [`cells_digest`] of the cells it was built over (as `tmescope graph` writes it), by that.
     pub fn read(path: &Path, cells: &CellTable) -> Result<(Self, serde_json::Value)> {
         let n = cells.len();
-        // The per-edge `sample` column is not needed to rebuild the graph: it is not decoded.
-        let t = Table::read_columns(path, &["src", "dst", "distance", "weight"])?;
+        let (m, metadata) = file_footer(path)?;
         let desc: serde_json::Value =
-            t.metadata.get(GRAPH_KEY).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
+            metadata.get(GRAPH_KEY).and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| {
                 Error::file(
                     path,
                     format!("no `{GRAPH_KEY}` metadata: expected an edges.parquet written by `tmescope graph`"),
@@ -206,16 +235,32 @@ impl NeighborGraph {
                 ));
             }
         }
-        let src = t.u32("src")?;
-        let dst = t.u32("dst")?;
-        let dist = t.f64("distance")?;
-        let w = t.f64("weight")?;
+        // The columns are appended batch by batch (one copy, while the next batch is decoded); the per-edge
+        // `sample` column is not needed to rebuild the graph and is not decoded.
+        // Reserved from the footer's row count, capped so that a corrupt footer cannot ask for more than
+        // address space (reserved pages cost no memory until they are written).
+        let m = m.min(1 << 27);
+        let (mut src, mut dst) = (Vec::with_capacity(m), Vec::with_capacity(m));
+        let (mut dist, mut w) = (Vec::with_capacity(m), Vec::with_capacity(m));
+        Table::stream(path, &["src", "dst", "distance", "weight"], |t| {
+            src.extend_from_slice(&t.u32_buffer("src")?);
+            dst.extend_from_slice(&t.u32_buffer("dst")?);
+            t.extend_f64("distance", &mut dist)?;
+            t.extend_f64("weight", &mut w)
+        })?;
         if let Some(bad) = first_out_of_range(&src, n).or_else(|| first_out_of_range(&dst, n)) {
             return Err(Error::input(path, "columns `src`/`dst`", format!("node {bad} but the dataset has {n} cells")));
         }
         let directed = desc.get("directed").and_then(|v| v.as_bool()).unwrap_or(false);
-        let edges = (0..src.len()).map(|k| (src[k], dst[k], dist[k], w[k])).collect();
-        Ok((NeighborGraph::from_edges(n, edges, directed), desc))
+        // The rows `tmescope graph` writes are already in CSR order: they are taken as they are.
+        let g = match sorted_row_pointers(n, &src, &dst) {
+            Some(indptr) => NeighborGraph { n, indptr, neighbors: dst, distances: dist, weights: w, directed },
+            None => {
+                let edges = (0..src.len()).map(|k| (src[k], dst[k], dist[k], w[k])).collect();
+                NeighborGraph::from_edges(n, edges, directed)
+            }
+        };
+        Ok((g, desc))
     }
 }
 
@@ -299,5 +344,53 @@ mod tests {
             assert!(e.contains("edges.parquet") && e.contains("built from another dataset"), "{e}");
         }
         assert_ne!(cells_digest(&["ab".into()], &["c".into()]), cells_digest(&["a".into()], &["bc".into()]));
+    }
+
+    #[test]
+    fn sorted_edges_are_taken_as_rows_and_others_are_sorted() {
+        // Sorted, with empty rows at the start, the middle and the end: the rows of `from_edges`.
+        let edges = vec![(1, 0, 1.0, 1.0), (1, 3, 2.0, 1.0), (3, 1, 3.0, 0.5), (4, 2, 4.0, 1.0)];
+        let g = NeighborGraph::from_edges(6, edges.clone(), true);
+        let src: Vec<u32> = edges.iter().map(|e| e.0).collect();
+        let dst: Vec<u32> = edges.iter().map(|e| e.1).collect();
+        assert_eq!(sorted_row_pointers(6, &src, &dst), Some(g.indptr.clone()));
+        assert_eq!(g.indptr, vec![0, 0, 2, 2, 3, 4, 4]);
+        assert_eq!(sorted_row_pointers(3, &[], &[]), Some(vec![0, 0, 0, 0]));
+        // Out of order by source or by destination, or a repeated pair: sorted by `from_edges` instead.
+        assert_eq!(sorted_row_pointers(6, &[1, 0], &[0, 1]), None);
+        assert_eq!(sorted_row_pointers(6, &[1, 1], &[3, 0]), None);
+        assert_eq!(sorted_row_pointers(6, &[1, 1], &[3, 3]), None);
+        // Read back, a file written out of order gives the graph of its edges sorted.
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("edges.parquet");
+        let cells = CellTable {
+            cell_id: (0..6).map(|i| i.to_string()).collect(),
+            sample: vec!["s".to_string(); 6],
+            x: vec![0.0; 6],
+            y: vec![0.0; 6],
+            z: None,
+            extra: vec![],
+        };
+        let shuffled = [3, 0, 2, 1].map(|k| edges[k]);
+        let batch = batch_with_schema(
+            edges_schema(),
+            vec![
+                arc(StringArray::from(vec!["s"; 4])),
+                arc(UInt32Array::from(shuffled.iter().map(|e| e.0).collect::<Vec<_>>())),
+                arc(UInt32Array::from(shuffled.iter().map(|e| e.1).collect::<Vec<_>>())),
+                arc(Float64Array::from(shuffled.iter().map(|e| e.2).collect::<Vec<_>>())),
+                arc(Float64Array::from(shuffled.iter().map(|e| e.3).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        let desc = serde_json::json!({"kind": "knn", "directed": true, "n_nodes": 6}).to_string();
+        crate::parquet_io::write_batch(
+            &p,
+            &batch,
+            &Provenance::new("graph", serde_json::json!({})),
+            &[(GRAPH_KEY.to_string(), desc)],
+        )
+        .unwrap();
+        assert_eq!(NeighborGraph::read(&p, &cells).unwrap().0, g);
     }
 }

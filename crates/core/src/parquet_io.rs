@@ -329,6 +329,23 @@ fn next_batch(
     }
 }
 
+/// The key-value metadata of the file `builder` reads.
+fn key_values(builder: &ParquetRecordBatchReaderBuilder<std::fs::File>) -> BTreeMap<String, String> {
+    builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| kv.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
+        .unwrap_or_default()
+}
+
+/// The number of rows and the key-value metadata of the Parquet file `path`, from its footer (no data is
+/// read).
+pub fn file_footer(path: &Path) -> Result<(usize, BTreeMap<String, String>)> {
+    let builder = open_parquet(path)?;
+    Ok((builder.metadata().file_metadata().num_rows().max(0) as usize, key_values(&builder)))
+}
+
 /// Number of rows of the Parquet file `path`, from its footer (no data is read).
 pub fn file_num_rows(path: &Path) -> Result<usize> {
     Ok(open_parquet(path)?.metadata().file_metadata().num_rows().max(0) as usize)
@@ -352,12 +369,7 @@ impl Table {
             let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
             builder = builder.with_projection(mask);
         }
-        let metadata = builder
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .map(|kv| kv.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
-            .unwrap_or_default();
+        let metadata = key_values(&builder);
         let mut reader = builder
             .with_batch_size(ROW_GROUP_ROWS)
             .build()
@@ -456,9 +468,21 @@ impl Table {
 
     /// Column `name` as `f64` values; nulls become NaN.
     pub fn f64(&self, name: &str) -> Result<Vec<f64>> {
+        let mut v = Vec::new();
+        self.extend_f64(name, &mut v)?;
+        Ok(v)
+    }
+
+    /// Appends column `name` to `out` as `f64` values, as [`Table::f64`] returns them.
+    pub fn extend_f64(&self, name: &str, out: &mut Vec<f64>) -> Result<()> {
         let a = self.cast(name, &DataType::Float64)?;
         let a = a.as_primitive::<Float64Type>();
-        Ok((0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }).collect())
+        if a.null_count() == 0 {
+            out.extend_from_slice(a.values());
+        } else {
+            out.extend((0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }));
+        }
+        Ok(())
     }
 
     /// Column `name` as `u32` values; nulls or values that do not fit are an error.

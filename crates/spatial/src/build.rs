@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::path::Path;
 use tmescope_core::gene_stats::percentile;
-use tmescope_core::graph::NeighborGraph;
+use tmescope_core::graph::{unit_weights, NeighborGraph};
 use tmescope_core::{Error, Result};
 
 /// Which graph to build.
@@ -334,7 +334,7 @@ fn knn_graph(pts: &[[f64; 2]], k: usize) -> NeighborGraph {
         indptr: (0..=n as u64).map(|i| i * k as u64).collect(),
         neighbors,
         distances,
-        weights: vec![1.0; n * k],
+        weights: unit_weights(n * k),
         directed: true,
     }
 }
@@ -509,26 +509,32 @@ fn delaunay_graph(pts: &[[f64; 2]], positions: PositionRuns, prune_percentile: f
             (len, nb, dist)
         })
         .collect();
-    let total = chunks.iter().map(|c| c.1.len()).sum();
-    let mut g = NeighborGraph {
-        n,
-        indptr: Vec::with_capacity(n + 1),
-        neighbors: Vec::with_capacity(total),
-        distances: Vec::with_capacity(total),
-        weights: vec![1.0; total],
-        directed: false,
-    };
-    g.indptr.push(0);
-    for (len, nb, dist) in chunks {
-        let mut at = g.neighbors.len() as u64;
-        g.indptr.extend(len.into_iter().map(|l| {
+    // The chunks' rows are copied into place in parallel, each chunk where the ones before it end.
+    let mut indptr = Vec::with_capacity(n + 1);
+    indptr.push(0u64);
+    let mut at = 0u64;
+    for (len, _, _) in &chunks {
+        indptr.extend(len.iter().map(|l| {
             at += l;
             at
         }));
-        g.neighbors.extend(nb);
-        g.distances.extend(dist);
     }
-    Ok(g)
+    let total = at as usize;
+    let (mut neighbors, mut distances) = (vec![0u32; total], vec![0.0; total]);
+    let mut nb_rest: &mut [u32] = &mut neighbors;
+    let mut dist_rest: &mut [f64] = &mut distances;
+    let mut parts = Vec::with_capacity(chunks.len());
+    for (_, nb, dist) in &chunks {
+        let (a, b) = std::mem::take(&mut nb_rest).split_at_mut(nb.len());
+        let (c, d) = std::mem::take(&mut dist_rest).split_at_mut(dist.len());
+        parts.push((a, c, nb, dist));
+        (nb_rest, dist_rest) = (b, d);
+    }
+    parts.into_par_iter().for_each(|(to_nb, to_dist, nb, dist)| {
+        to_nb.copy_from_slice(nb);
+        to_dist.copy_from_slice(dist);
+    });
+    Ok(NeighborGraph { n, indptr, neighbors, distances, weights: unit_weights(total), directed: false })
 }
 
 /// Visium lattice edges: kNN edges with `d < 1.3 * median kNN distance`, then rings 2..=`rings` by walking

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::Log1pScaled;
 use tmescope_core::dataset::{
-    cell_totals, read_cell_positions, read_cells, read_genes, stream_counts, CellTable, Column, CELLS_FILE,
+    cell_totals, read_cell_positions, read_cells_with, read_genes, stream_counts, CellTable, Column, CELLS_FILE,
 };
 use tmescope_core::gene_stats::{cell_scale, gene_moments, median_target, percentile};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
@@ -436,7 +436,12 @@ pub fn run_stats(
     prov: &Provenance,
     progress: &(dyn Fn(&str, u64, u64) + Sync),
 ) -> Result<StatsSummary> {
-    let (cells, _, _) = timed("stats: read the cells", || read_cells(dataset))?;
+    // Of the other columns of cells.parquet, only the labels and those given as values are decoded.
+    let label_col = opts.labels.clone().unwrap_or_else(|| "cell_type".to_string());
+    let used: Vec<&str> = std::iter::once(label_col.as_str())
+        .chain(opts.columns.iter().chain(&opts.hotspots).map(String::as_str))
+        .collect();
+    let (cells, _, _) = timed("stats: read the cells", || read_cells_with(dataset, &used))?;
     let source = dataset.join(CELLS_FILE);
     let edges_path = if graph_dir.is_file() { graph_dir.to_path_buf() } else { graph_dir.join(EDGES_FILE) };
     // The autocorrelation features (a pass over the counts) are read while the graph is.
@@ -467,7 +472,6 @@ pub fn run_stats(
     }
 
     // Labels: explicit column, default `cell_type` when present, or the dominant deconvolved type.
-    let label_col = opts.labels.clone().unwrap_or_else(|| "cell_type".to_string());
     let mut proportions = None;
     if let Some(dir) = &opts.proportions {
         proportions = Some(read_proportions(dir, &cells)?);
