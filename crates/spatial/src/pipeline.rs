@@ -23,7 +23,7 @@ use tmescope_core::counts::Log1pScaled;
 use tmescope_core::dataset::{
     cell_totals, read_cell_positions, read_cells_with, read_genes, stream_counts, CellTable, Column, CELLS_FILE,
 };
-use tmescope_core::gene_stats::{cell_scale, gene_moments, median_target, percentile};
+use tmescope_core::gene_stats::{cell_scale, gene_moments, median_target, percentile, read_gene_stats};
 use tmescope_core::graph::{NeighborGraph, EDGES_FILE};
 use tmescope_core::output::OutputDir;
 use tmescope_core::parquet_io::{
@@ -326,7 +326,12 @@ pub fn log_normalised_columns(
     for (k, &g) in genes.iter().enumerate() {
         col_of[g] = k;
     }
-    let mut cols: Vec<(Vec<u32>, Vec<f64>, bool)> = genes.iter().map(|_| (Vec::new(), Vec::new(), true)).collect();
+    // Each column is reserved at its gene's number of cells when genes.parquet holds it (the statistics
+    // `ingest` writes), so that it is not regrown (copied, and its pages faulted in again) as it fills.
+    let sizes = read_gene_stats(dataset, n)?.map(|s| s.n_cells).filter(|c| c.len() == n_genes);
+    let reserve = |g: usize| sizes.as_ref().map_or(0, |c| (c[g] as usize).min(n));
+    let mut cols: Vec<(Vec<u32>, Vec<f64>, bool)> =
+        genes.iter().map(|&g| (Vec::with_capacity(reserve(g)), Vec::with_capacity(reserve(g)), true)).collect();
     let mut cell = LogCell::default();
     stream_counts(dataset, n, n_genes, |b| {
         for (k, (&i, &g)) in b.cells.iter().zip(&b.genes).enumerate() {
