@@ -235,10 +235,10 @@ impl NeighborGraph {
                 ));
             }
         }
-        // The columns are appended batch by batch (one copy, while the next batch is decoded); the per-edge
-        // `sample` column is not needed to rebuild the graph and is not decoded.
-        // Reserved from the footer's row count, capped so that a corrupt footer cannot ask for more than
-        // address space (reserved pages cost no memory until they are written).
+        // The columns are appended batch by batch (one copy, while the next batch is decoded) to vectors
+        // reserved from the footer's row count, capped so that a corrupt footer cannot ask for more than
+        // address space (reserved pages cost no memory until written). The per-edge `sample` column is not
+        // needed to rebuild the graph and is not decoded.
         let m = m.min(1 << 27);
         let (mut src, mut dst) = (Vec::with_capacity(m), Vec::with_capacity(m));
         let (mut dist, mut w) = (Vec::with_capacity(m), Vec::with_capacity(m));

@@ -348,7 +348,7 @@ pub fn file_footer(path: &Path) -> Result<(usize, BTreeMap<String, String>)> {
 
 /// Number of rows of the Parquet file `path`, from its footer (no data is read).
 pub fn file_num_rows(path: &Path) -> Result<usize> {
-    Ok(open_parquet(path)?.metadata().file_metadata().num_rows().max(0) as usize)
+    Ok(file_footer(path)?.0)
 }
 
 impl Table {
