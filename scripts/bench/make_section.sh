@@ -17,10 +17,10 @@ venv="$repo/scripts/.venv"
 bin="${TMESCOPE_BIN:-$repo/target/release/tmescope}"
 sim="$work/sim_$n"; xen="$work/xenium_$n"
 [ -f "$xen/cell_feature_matrix.h5" ] && exit 0
-# Only pyarrow and h5py are needed here (the export); peers.sh adds scanpy and squidpy.
-if ! "$venv/bin/python" -c "import pyarrow, h5py, numpy" 2>/dev/null; then
+# Only pyarrow, h5py and pandas are needed here (the export); peers.sh adds scanpy and squidpy.
+if ! "$venv/bin/python" -c "import pyarrow, h5py, numpy, pandas" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet pyarrow h5py numpy
+  "$venv/bin/pip" install --quiet pyarrow h5py numpy pandas
 fi
 mkdir -p "$work"
 # The simulator's named panel (programs + markers) has about 300 genes; background genes make up the rest.

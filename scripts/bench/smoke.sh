@@ -3,7 +3,7 @@
 # Xenium section with the debug binary, every stage as the 1M-cell benchmark runs it, without editing
 # docs/benchmarks.md. Fails when the script or any stage fails, so the benchmark of issue 10 stays runnable.
 # Times are meaningless here (debug build); the benchmark itself is `scripts/bench/e2e.sh` (release build).
-# Usage: scripts/bench/smoke.sh [CELLS]   (default 1000; creates scripts/.venv with pyarrow and h5py if needed)
+# Usage: scripts/bench/smoke.sh [CELLS]   (default 1000; creates scripts/.venv with pyarrow, h5py and pandas if needed)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cells="${1:-1000}"
