@@ -14,6 +14,8 @@
 # genes), score (the 19 shipped programs + resistance, smoothed, Gi* hotspots), niches (k-means on
 # neighbourhood composition + scores, states, resistance niches), communicate (ligand-receptor pairs between
 # neighbours) and report. Simulation and the export are set-up, not timed in the total.
+# Every stage runs even when one fails; the script then exits with status 1 (the table marks which failed).
+# CI runs it on a tiny section through scripts/bench/smoke.sh.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 threads="${THREADS:-2}"

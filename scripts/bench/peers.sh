@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side timing of tmescope and scanpy/squidpy (PyPI, in scripts/.venv) on the same simulated
+# Side-by-side timing of tmescope and scanpy/squidpy (PyPI, installed into scripts/.venv when missing) on the same simulated
 # Xenium-like section, in one run; prints the ratios and writes the table into docs/benchmarks.md
 # (between `<!-- peers:CELLS:begin -->` and `<!-- peers:CELLS:end -->`). See scripts/bench/peers.py for the
 # steps compared.
