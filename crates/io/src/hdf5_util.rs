@@ -10,6 +10,7 @@
 //! dataset's chunks, so each compressed chunk is decoded exactly once and the temporary buffer stays
 //! bounded (about 4 million elements) whatever the size of the dataset: O(n) time, output-sized memory.
 
+use crate::hdf5_chunks::{Chunked, Refused, Scratch};
 use rayon::prelude::*;
 use rust_hdf5::{DatatypeMessage, H5Dataset, H5File, Hdf5Error};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -53,6 +54,17 @@ impl Kind {
             other => Kind::Other(format!("{other}")),
         }
     }
+}
+
+/// What a block read of a whole-number array needs besides the block's place.
+#[derive(Clone, Copy)]
+struct Block<'a> {
+    kind: &'a Kind,
+    h5path: &'a str,
+    /// The largest value accepted.
+    max: u64,
+    /// The array's chunks, when they are decoded here rather than by the crate.
+    direct: Option<&'a Chunked>,
 }
 
 /// An HDF5 file open for reading, remembering its path for error messages.
@@ -359,19 +371,23 @@ impl H5 {
             return Err(self.err(h5path, format!("expected integers, found {dt}")));
         }
         let blocks = self.blocks(&ds, len);
+        // Integer chunks in the layouts 10x and h5py write are decoded directly (`hdf5_chunks`).
+        let direct = Chunked::of(&ds).filter(|_| matches!(kind, Kind::Int { .. }));
+        let read = Block { kind: &kind, h5path, max, direct: direct.as_ref() };
         // Several blocks and more than one thread: the blocks are decompressed in parallel, each worker
-        // with its own file handle (the crate's handles are single-threaded), into their places in the
-        // output. Only when the declared length is plausible for the file's size (see `capacity`).
+        // with its own file handle (the crate's handles are single-threaded) and buffers, into their
+        // places in the output. Only when the declared length is plausible for the file's size (see
+        // `capacity`).
         if blocks.len() > 1 && len <= self.capacity(len) && rayon::current_num_threads() > 1 {
             let mut out = vec![T::default(); len];
             let path = self.path.as_path();
-            let reopen = || H5::open(path).and_then(|h| h.dataset(h5path).map(|d| (h, d)));
+            let reopen = || (H5::open(path).and_then(|h| h.dataset(h5path).map(|d| (h, d))), Scratch::default());
             let done: Vec<Result<()>> = out
                 .par_chunks_mut(blocks[0].1)
                 .zip(&blocks)
-                .map_init(reopen, |opened, (slice, &(start, n))| {
+                .map_init(reopen, |(opened, scratch), (slice, &(start, n))| {
                     let (h, d) = opened.as_ref().map_err(|e| Error::file(path, e.to_string()))?;
-                    h.whole_numbers_block(d, &kind, h5path, start, n, max, &cast, slice)
+                    h.whole_numbers_block(d, &read, start, n, &cast, slice, scratch)
                 })
                 .collect();
             // The first bad block in file order, whatever the thread count.
@@ -379,28 +395,44 @@ impl H5 {
             return Ok(out);
         }
         let mut out: Vec<T> = Vec::with_capacity(self.capacity(len));
+        let mut scratch = Scratch::default();
         for (start, n) in blocks {
             let at = out.len();
             out.resize(at + n, T::default());
-            self.whole_numbers_block(&ds, &kind, h5path, start, n, max, &cast, &mut out[at..])?;
+            self.whole_numbers_block(&ds, &read, start, n, &cast, &mut out[at..], &mut scratch)?;
         }
         Ok(out)
     }
 
-    /// Reads elements `start..start + n` of the whole-number array `h5path` (stored as `kind`) into `out`,
-    /// refusing values above `max` or, for floats, values that are not non-negative whole numbers.
+    /// Reads elements `start..start + n` of the whole-number array `read.h5path` into `out`, refusing
+    /// values above `read.max` or, for floats, values that are not non-negative whole numbers.
     #[allow(clippy::too_many_arguments)]
     fn whole_numbers_block<T>(
         &self,
         ds: &H5Dataset,
-        kind: &Kind,
-        h5path: &str,
+        read: &Block,
         start: usize,
         n: usize,
-        max: u64,
         cast: impl Fn(u64) -> T,
         out: &mut [T],
+        scratch: &mut Scratch,
     ) -> Result<()> {
+        let Block { kind, h5path, max, direct } = *read;
+        if let Some(chunked) = direct {
+            let put = |i: usize, v: u64| {
+                if v > max {
+                    return Err(format!("value {v} at element {i} is too large"));
+                }
+                out[i - start] = cast(v);
+                Ok(())
+            };
+            match chunked.read(ds, start, n, scratch, put) {
+                Ok(()) => return Ok(()),
+                Err(Refused::Invalid(message)) => return Err(self.err(h5path, message)),
+                // A chunk that is not stored whole: this block goes through the crate.
+                Err(Refused::ReadByCrate) => {}
+            }
+        }
         let short = |got: usize| self.err(h5path, format!("elements {start}..{}: read {got}, expected {n}", start + n));
         if let Kind::Float { .. } = kind {
             let v = self.guard(h5path, || ds.read_numeric_slice_as::<f64>(&[start], &[n]))?;
@@ -445,16 +477,8 @@ impl H5 {
         let len = self.one_dim(h5path, &ds)?;
         let blocks = self.blocks(&ds, len);
         match Kind::of(&dt) {
-            Kind::Int { .. } => {
-                let mut out: Vec<u32> = Vec::with_capacity(self.capacity(len));
-                for (start, n) in blocks {
-                    let v = self.guard_with(h5path, "counts must be non-negative integers below 2^32", || {
-                        ds.read_numeric_slice_as::<u32>(&[start], &[n])
-                    })?;
-                    out.extend_from_slice(&v);
-                }
-                Ok(CountValues::U32(out))
-            }
+            // Whole counts are an array of whole numbers below 2^32, read like the index arrays.
+            Kind::Int { .. } => Ok(CountValues::U32(self.read_index_u32(h5path)?)),
             Kind::Float { size } => {
                 let mut whole: Vec<u32> = Vec::with_capacity(self.capacity(len));
                 let mut frac: Option<Vec<f32>> = None;

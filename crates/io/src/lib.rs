@@ -21,6 +21,7 @@
 pub mod cosmx;
 pub mod detect;
 pub mod h5ad;
+mod hdf5_chunks;
 mod hdf5_util;
 pub mod merscope;
 pub mod mtx;
