@@ -216,7 +216,7 @@ impl CsrCounts {
 
     /// Sum of each row (total counts per cell).
     pub fn row_totals(&self) -> Vec<f64> {
-        (0..self.n_rows).map(|i| self.row_iter(i).map(|(_, v)| v).sum()).collect()
+        (0..self.n_rows).into_par_iter().map(|i| self.row_iter(i).map(|(_, v)| v).sum()).collect()
     }
 
     /// Number of non-zero genes per row.

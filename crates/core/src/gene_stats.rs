@@ -9,7 +9,7 @@
 //! `stats`). Both are accumulated cell by cell in row order by [`LogMoments`], the same code a stage runs
 //! when the stored values are missing or do not match the counts, so the two paths give the same bits.
 
-use crate::counts::{CsrCounts, Log1pScaled};
+use crate::counts::{CountValues, CsrCounts, Log1pScaled};
 use crate::parquet_io::{file_num_rows, Table};
 use crate::{Error, Result};
 use std::path::Path;
@@ -129,28 +129,46 @@ impl GeneStats {
     pub fn of_counts(m: &CsrCounts) -> Self {
         let totals = m.row_totals();
         let median_total = median_target(&totals);
-        let mut cp10k = LogMoments::new(m.n_cols, CP10K);
-        let mut median = LogMoments::new(m.n_cols, median_total);
-        let mut n_cells = vec![0u32; m.n_cols];
-        let mut total_counts = vec![0.0; m.n_cols];
+        match &m.values {
+            CountValues::U32(v) => Self::accumulate(m, &totals, median_total, |k| f64::from(v[k])),
+            CountValues::F32(v) => Self::accumulate(m, &totals, median_total, |k| f64::from(v[k])),
+        }
+    }
+
+    /// The pass of [`GeneStats::of_counts`], with the value type resolved once. Each gene's six sums (both
+    /// normalisations, their squares, the total, the cells) sit side by side, so an entry touches one
+    /// cache line rather than six arrays; each sum gets the same additions in the same order as
+    /// [`LogMoments`] adds them, so the bits are those of the streamed path.
+    fn accumulate(m: &CsrCounts, totals: &[f64], median_total: f64, value: impl Fn(usize) -> f64) -> Self {
+        let mut acc = vec![[0.0f64; 6]; m.n_cols];
+        let (mut cp10k, mut median) = (Log1pScaled::new(1.0), Log1pScaled::new(1.0));
         for (i, &total) in totals.iter().enumerate() {
+            cp10k.reset(cell_scale(total, CP10K));
+            median.reset(cell_scale(total, median_total));
             let (a, b) = (m.indptr[i] as usize, m.indptr[i + 1] as usize);
-            let genes = &m.indices[a..b];
-            cp10k.add_row(genes, (a..b).map(|k| m.values.get(k)), total);
-            median.add_row(genes, (a..b).map(|k| m.values.get(k)), total);
-            for (&g, k) in genes.iter().zip(a..b) {
-                let v = m.values.get(k);
-                n_cells[g as usize] += u32::from(v > 0.0);
-                total_counts[g as usize] += v;
+            for (&g, k) in m.indices[a..b].iter().zip(a..b) {
+                let v = value(k);
+                let (x, y) = (cp10k.get(v), median.get(v));
+                let s = &mut acc[g as usize];
+                s[0] += x;
+                s[1] += x * x;
+                s[2] += y;
+                s[3] += y * y;
+                s[4] += v;
+                s[5] += f64::from(u8::from(v > 0.0));
             }
         }
+        let col = |j: usize| acc.iter().map(|s| s[j]).collect::<Vec<f64>>();
+        let moments =
+            |target: f64, j: usize| LogMoments { target, sum: col(j), sum2: col(j + 1), log: Log1pScaled::new(1.0) };
+        let (cp, md) = (moments(CP10K, 0), moments(median_total, 2));
         GeneStats {
-            n_cells,
-            total_counts,
-            mean_log1p_cp10k: cp10k.means(m.n_rows),
-            var_log1p_cp10k: cp10k.variances(m.n_rows),
-            mean_log1p_median: median.means(m.n_rows),
-            var_log1p_median: median.variances(m.n_rows),
+            n_cells: acc.iter().map(|s| s[5] as u32).collect(),
+            total_counts: col(4),
+            mean_log1p_cp10k: cp.means(m.n_rows),
+            var_log1p_cp10k: cp.variances(m.n_rows),
+            mean_log1p_median: md.means(m.n_rows),
+            var_log1p_median: md.variances(m.n_rows),
             median_total,
             cells: m.n_rows,
             nnz: m.nnz(),

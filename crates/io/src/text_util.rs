@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::{CountValues, CsrCounts};
-use tmescope_core::dataset::Column;
+use tmescope_core::dataset::{Column, IdMap};
 pub use tmescope_core::text::split_fields;
 use tmescope_core::{Error, Result};
 
@@ -416,7 +416,7 @@ pub fn check_unique(path: &Path, ids: &[String], line_of: impl Fn(usize) -> Stri
 
 /// [`check_unique`] for any kind of name: `what` (e.g. `gene names`) is said to need to be unique.
 pub fn check_unique_named(path: &Path, ids: &[String], line_of: impl Fn(usize) -> String, what: &str) -> Result<()> {
-    let mut seen = std::collections::HashMap::with_capacity(ids.len());
+    let mut seen: IdMap<&str, usize> = IdMap::with_capacity_and_hasher(ids.len(), Default::default());
     for (i, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(id.as_str(), i) {
             return Err(Error::input(

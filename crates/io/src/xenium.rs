@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tmescope_core::counts::{CountValues, CsrCounts};
-use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable};
+use tmescope_core::dataset::{CellTable, Column, Dataset, GeneTable, IdMap};
 use tmescope_core::parquet_io::Table;
 use tmescope_core::{Error, Result};
 
@@ -263,7 +263,7 @@ fn from_matrix(matrix: Dataset, matrix_path: &Path, cells_path: &Path, opts: &Re
     let cells = read_cells_file(cells_path)?;
     let barcodes = matrix.cells.cell_id.clone();
     let (genes, counts, qc, mut notes) = split_controls(matrix, opts);
-    let index: HashMap<&str, usize> = cells.ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let index: IdMap<&str, usize> = cells.ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let mut rows = Vec::with_capacity(barcodes.len());
     let mut missing = Vec::new();
     for b in &barcodes {
