@@ -266,31 +266,13 @@ mod tests {
         let values: Vec<i32> = (0..len as i32).map(|i| (i * 7919) % 5003).collect();
         let wide: Vec<u64> = values.iter().map(|&v| v as u64 * 1_000_003).collect();
         let f = H5File::create(&path).unwrap();
-        f.new_dataset::<i32>().shape([len]).chunk(&[1000]).create("plain").unwrap().write_raw(&values).unwrap();
-        f.new_dataset::<i32>()
-            .shape([len])
-            .chunk(&[1000])
-            .deflate(4)
-            .create("deflate")
-            .unwrap()
-            .write_raw(&values)
-            .unwrap();
-        f.new_dataset::<i32>()
-            .shape([len])
-            .chunk(&[1000])
-            .shuffle()
-            .create("shuffle")
-            .unwrap()
-            .write_raw(&values)
-            .unwrap();
-        f.new_dataset::<u64>()
-            .shape([len])
-            .chunk(&[999])
-            .shuffle_deflate(6)
-            .create("both")
-            .unwrap()
-            .write_raw(&wide)
-            .unwrap();
+        // Each filter combination on a chunk size that does not divide the length (a partial last chunk).
+        let i32s = |chunk: usize| f.new_dataset::<i32>().shape([len]).chunk(&[chunk]);
+        i32s(1000).create("plain").unwrap().write_raw(&values).unwrap();
+        i32s(1000).deflate(4).create("deflate").unwrap().write_raw(&values).unwrap();
+        i32s(1000).shuffle().create("shuffle").unwrap().write_raw(&values).unwrap();
+        let both = f.new_dataset::<u64>().shape([len]).chunk(&[999]).shuffle_deflate(6).create("both").unwrap();
+        both.write_raw(&wide).unwrap();
         f.close().unwrap();
         let f = H5File::open(&path).unwrap();
         for name in ["plain", "deflate", "shuffle", "both"] {
