@@ -6,8 +6,9 @@
 //! the (population) variance over all cells of `ln(1 + count * target / total)`, scanpy's
 //! `normalize_total` + `log1p` (Wolf et al., Genome Biol 2018), for two targets: 10,000 (`cp10k`, the
 //! `score` default) and the median non-zero cell total (`median`, scanpy's `target_sum=None`, used by
-//! `stats`). Both are accumulated cell by cell in row order by [`LogMoments`], the same code a stage runs
-//! when the stored values are missing or do not match the counts, so the two paths give the same bits.
+//! `stats`). Both are accumulated cell by cell in row order: at ingest by [`GeneStats::of_counts`], and by
+//! [`LogMoments`] when a stage finds the stored values missing or not matching the counts; each sum gets
+//! the same additions in the same order on both paths, so they give the same bits (tested).
 
 use crate::counts::{CountValues, CsrCounts, Log1pScaled};
 use crate::parquet_io::{file_num_rows, Table};

@@ -474,12 +474,12 @@ impl H5 {
     pub(crate) fn read_counts(&self, h5path: &str) -> Result<CountValues> {
         let ds = self.dataset(h5path)?;
         let dt = self.guard(h5path, || ds.datatype())?;
-        let len = self.one_dim(h5path, &ds)?;
-        let blocks = self.blocks(&ds, len);
         match Kind::of(&dt) {
             // Whole counts are an array of whole numbers below 2^32, read like the index arrays.
             Kind::Int { .. } => Ok(CountValues::U32(self.read_index_u32(h5path)?)),
             Kind::Float { size } => {
+                let len = self.one_dim(h5path, &ds)?;
+                let blocks = self.blocks(&ds, len);
                 let mut whole: Vec<u32> = Vec::with_capacity(self.capacity(len));
                 let mut frac: Option<Vec<f32>> = None;
                 for (start, n) in blocks {
